@@ -1,0 +1,52 @@
+# cnnlab: `make reproduce` and `make test` set up everything they need (venv, packages, dataset).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PROFILE ?= quick
+STAMP := $(VENV)/.installed
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+.PHONY: setup data reproduce run report test test-slow bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+# Fashion-MNIST from Debian's dataset-fashion-mnist, unless CNNLAB_DATA points elsewhere.
+data:
+	@if [ -n "$$CNNLAB_DATA" ] || [ -f $(FASHION_MNIST) ]; then \
+		echo "Fashion-MNIST: found"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "Fashion-MNIST: installing Debian's dataset-fashion-mnist"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then \
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
+	else \
+		echo "Fashion-MNIST: not installed; install Debian's dataset-fashion-mnist or set CNNLAB_DATA to a folder with the four IDX files"; \
+	fi
+
+reproduce: setup data
+	$(BIN)/cnnlab reproduce --profile $(PROFILE)
+
+run: setup data
+	@test -n "$(EXP)" || { echo "usage: make run EXP=01 [PROFILE=quick]"; exit 2; }
+	$(BIN)/cnnlab run $(EXP) --profile $(PROFILE)
+
+report: setup
+	$(BIN)/cnnlab report --profile $(PROFILE)
+
+test: setup data
+	$(BIN)/pytest -q
+
+test-slow: setup data
+	$(BIN)/pytest -q -m slow
+
+bench: setup data
+	$(BIN)/cnnlab reproduce --profile $(PROFILE) --force
+
+clean:
+	rm -rf results/runs .pytest_cache

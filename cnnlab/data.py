@@ -1,0 +1,281 @@
+"""Datasets as numpy arrays and tf.data pipelines, offline by default.
+
+Fashion-MNIST is read from its four IDX files, looked for in order in `$CNNLAB_DATA`,
+`/usr/share/datasets/fashion-mnist/` (Debian's `dataset-fashion-mnist`) and Keras's cache; only
+when none has them is `keras.datasets` asked to download. Other datasets (mnist, cifar10) come
+from TensorFlow Datasets on a connected machine, behind the same `load(name)`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+IDX_FILES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+KERAS_CACHE_DIR = Path.home() / ".keras" / "datasets" / "fashion-mnist"
+TFDS_DATASETS = ("mnist", "cifar10")
+NORM_MODES = ("raw", "standard")
+MISSING_HELP = (
+    "Fashion-MNIST not found: install Debian's package dataset-fashion-mnist (`make data`) "
+    "or set CNNLAB_DATA to a folder holding the four IDX files"
+)
+
+
+class DataError(RuntimeError):
+    """A dataset that cannot be found, read or used as asked; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train and test arrays: images NHWC, labels int64, and the class names."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+# --- finding and reading Fashion-MNIST -------------------------------------------------------
+
+
+def _idx_path(folder: Path, stem: str) -> Path | None:
+    for name in (stem + ".gz", stem):
+        if (folder / name).exists():
+            return folder / name
+    return None
+
+
+def fashion_mnist_dir() -> Path | None:
+    """The first folder that holds all four IDX files, or None."""
+    candidates = [Path(os.environ["CNNLAB_DATA"])] if os.environ.get("CNNLAB_DATA") else []
+    candidates += [DEBIAN_DIR, KERAS_CACHE_DIR]
+    for folder in candidates:
+        if all(_idx_path(folder, stem) for stem in IDX_FILES.values()):
+            return folder
+    return None
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (optionally gzipped) into a uint8 array of its declared shape."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as err:  # a cut-off or corrupt .gz file
+        raise DataError(f"{path}: cannot be read ({' '.join(str(err).split())})") from None
+    if len(data) < 4 or data[0:2] != b"\x00\x00" or data[2] != 0x08:
+        raise DataError(f"{path}: not an unsigned-byte IDX file")
+    ndim = data[3]
+    if len(data) < 4 + 4 * ndim:
+        raise DataError(f"{path}: header declares {ndim} dimensions but the file ends after {len(data)} bytes")
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(shape)):
+        raise DataError(f"{path}: header says {shape} but holds {body.size} values")
+    return body.reshape(shape)
+
+
+def _check_fashion_mnist(arrays: dict, where: str) -> None:
+    expected = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
+    for key, shape in expected.items():
+        if arrays[key].shape != shape:
+            raise DataError(f"{where}: {key} has shape {arrays[key].shape}, expected {shape}")
+    for key in ("y_train", "y_test"):
+        if arrays[key].min() < 0 or arrays[key].max() > 9:
+            raise DataError(f"{where}: {key} holds labels outside 0-9")
+
+
+def _download_fashion_mnist() -> dict:
+    import keras
+
+    try:
+        (x_train, y_train), (x_test, y_test) = keras.datasets.fashion_mnist.load_data()
+    except Exception:
+        raise DataError(MISSING_HELP) from None
+    return dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+
+
+def load_fashion_mnist() -> Dataset:
+    """Fashion-MNIST, checked: 60,000/10,000 images of 28x28x1 uint8, labels 0-9."""
+    folder = fashion_mnist_dir()
+    if folder is None:
+        arrays, where = _download_fashion_mnist(), "keras.datasets download"
+    else:
+        arrays = {key: read_idx(_idx_path(folder, stem)) for key, stem in IDX_FILES.items()}
+        where = str(folder)
+    _check_fashion_mnist(arrays, where)
+    return Dataset(
+        name="fashion_mnist",
+        x_train=arrays["x_train"][..., None],
+        y_train=arrays["y_train"].astype(np.int64),
+        x_test=arrays["x_test"][..., None],
+        y_test=arrays["y_test"].astype(np.int64),
+        class_names=FASHION_MNIST_CLASSES,
+    )
+
+
+def fingerprint(name: str = "fashion_mnist") -> str:
+    """A short hash of the dataset files (for cache keys); reads the files, imports nothing heavy."""
+    if name != "fashion_mnist":
+        raise DataError(f"no fingerprint for dataset '{name}' (allowed: fashion_mnist)")
+    folder = fashion_mnist_dir()
+    if folder is None:
+        raise DataError(MISSING_HELP)
+    digest = hashlib.sha256()
+    for stem in sorted(IDX_FILES.values()):
+        path = _idx_path(folder, stem)
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()[:16]
+
+
+# --- other datasets ---------------------------------------------------------------------------
+
+
+def _load_tfds(name: str) -> Dataset:
+    import tensorflow_datasets as tfds
+
+    try:
+        splits, info = tfds.load(name, split=["train", "test"], as_supervised=True, batch_size=-1, with_info=True)
+    except Exception as err:
+        raise DataError(f"dataset '{name}' needs a TFDS download, which failed: {' '.join(str(err).split())[:200]}")
+    (x_train, y_train), (x_test, y_test) = tfds.as_numpy(splits)
+    return Dataset(
+        name=name,
+        x_train=x_train,
+        y_train=y_train.astype(np.int64),
+        x_test=x_test,
+        y_test=y_test.astype(np.int64),
+        class_names=tuple(info.features["label"].names),
+    )
+
+
+def load(name: str = "fashion_mnist") -> Dataset:
+    """A dataset by name: fashion_mnist (offline) or a TFDS dataset (mnist, cifar10)."""
+    if name == "fashion_mnist":
+        return load_fashion_mnist()
+    if name in TFDS_DATASETS:
+        return _load_tfds(name)
+    raise DataError(f"unknown dataset '{name}' (allowed: fashion_mnist, {', '.join(TFDS_DATASETS)})")
+
+
+# --- derived datasets: pure functions of arrays and a seed -------------------------------------
+
+
+def subset(x: np.ndarray, y: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`n` examples drawn without replacement, the same for the same seed."""
+    if not 0 < n <= len(x):
+        raise DataError(f"subset size {n} must be between 1 and {len(x)}")
+    idx = np.sort(np.random.default_rng(seed).permutation(len(x))[:n])
+    return x[idx], y[idx]
+
+
+def split_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
+    """(x_train, y_train), (x_val, y_val): a random `fraction` held out, reproducibly."""
+    if not 0 < fraction < 1:
+        raise DataError(f"validation fraction {fraction} must be between 0 and 1")
+    perm = np.random.default_rng(seed).permutation(len(x))
+    n_val = int(round(fraction * len(x)))
+    if not 0 < n_val < len(x):
+        raise DataError(f"validation fraction {fraction} of {len(x)} examples leaves an empty split")
+    val, train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    return (x[train], y[train]), (x[val], y[val])
+
+
+def select_classes(x: np.ndarray, y: np.ndarray, classes) -> tuple[np.ndarray, np.ndarray]:
+    """Keep only `classes` and relabel them 0..k-1 in the order given."""
+    classes = list(classes)
+    if len(set(classes)) != len(classes):
+        raise DataError(f"classes {classes} repeat a class")
+    mapping = np.full(int(max(y.max(), max(classes))) + 1, -1, dtype=np.int64)
+    mapping[classes] = np.arange(len(classes))
+    keep = np.isin(y, classes)
+    return x[keep], mapping[y[keep]]
+
+
+def pad_to(x: np.ndarray, size: int) -> np.ndarray:
+    """Zero-pad NHWC images symmetrically to size x size (28 -> 32 adds 2 on each side)."""
+    h, w = x.shape[1:3]
+    if size < h or size < w or (size - h) % 2 or (size - w) % 2:
+        raise DataError(f"cannot pad {h}x{w} images symmetrically to {size}x{size}")
+    p, q = (size - h) // 2, (size - w) // 2
+    return np.pad(x, ((0, 0), (p, p), (q, q), (0, 0)))
+
+
+def normalise(x: np.ndarray, mode: str = "raw", reference: np.ndarray | None = None) -> np.ndarray:
+    """float32 images: `raw` scales to [0, 1]; `standard` also subtracts the mean and divides by the
+    std of `reference` (the training images, so test data uses the training statistics)."""
+    if mode not in NORM_MODES:
+        raise DataError(f"unknown normalisation '{mode}' (allowed: {', '.join(NORM_MODES)})")
+    out = x.astype(np.float32) / 255.0
+    if mode == "standard":
+        ref = (x if reference is None else reference).astype(np.float32) / 255.0
+        out = (out - ref.mean()) / ref.std()
+    return out
+
+
+def prepare(
+    name: str = "fashion_mnist",
+    n_train: int | None = None,
+    val_fraction: float = 0.0,
+    classes=None,
+    pad: int | None = None,
+    norm: str = "raw",
+    seed: int = 0,
+) -> Dataset:
+    """Load a dataset and derive what an experiment needs, in a fixed order: classes, subset,
+    validation split, padding, normalisation (statistics from the training part)."""
+    ds = load(name)
+    x_tr, y_tr, x_te, y_te = ds.x_train, ds.y_train, ds.x_test, ds.y_test
+    names = ds.class_names
+    if classes is not None:
+        x_tr, y_tr = select_classes(x_tr, y_tr, classes)
+        x_te, y_te = select_classes(x_te, y_te, classes)
+        names = tuple(ds.class_names[c] for c in classes)
+    if n_train is not None:
+        x_tr, y_tr = subset(x_tr, y_tr, n_train, seed)
+    x_val = y_val = None
+    if val_fraction:
+        (x_tr, y_tr), (x_val, y_val) = split_validation(x_tr, y_tr, val_fraction, seed)
+    if pad is not None:
+        x_tr, x_te = pad_to(x_tr, pad), pad_to(x_te, pad)
+        x_val = None if x_val is None else pad_to(x_val, pad)
+    reference = x_tr
+    x_tr, x_te = normalise(x_tr, norm, reference), normalise(x_te, norm, reference)
+    x_val = None if x_val is None else normalise(x_val, norm, reference)
+    return replace(ds, x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te, x_val=x_val, y_val=y_val,
+                   class_names=names)
+
+
+def pipeline(x: np.ndarray, y: np.ndarray, batch_size: int = 128, shuffle_seed: int | None = None):
+    """A tf.data pipeline over in-memory arrays: cached, shuffled from a seed when given, prefetched."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).cache()
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,62 @@
+"""Plain nets for initialisation and activation experiments: stacks of equal layers, no BN, no skips.
+
+Hidden layers are named `hidden_1` ... `hidden_L` (their outputs are the post-activation values
+that the signal-propagation probe measures); the classifier is `logits` (no softmax: use a
+from_logits loss).
+"""
+
+import keras
+from keras import layers
+
+from cnnlab.init import initializer
+
+
+def plain_mlp(depth, width=256, activation="relu", init="he_normal", input_shape=(28, 28, 1), num_classes=10,
+              seed=None):
+    """`depth` Dense(width) layers with `activation`, then a linear Dense(num_classes)."""
+    x = inputs = keras.Input(input_shape)
+    x = layers.Flatten(name="flatten")(x)
+    for i in range(1, depth + 1):
+        x = layers.Dense(width, activation=activation, kernel_initializer=_init(init, seed, i), name=f"hidden_{i}")(x)
+    outputs = layers.Dense(num_classes, kernel_initializer=_init(init, seed, depth + 1), name="logits")(x)
+    return keras.Model(inputs, outputs, name=f"plain_mlp_{depth}")
+
+
+def plain_cnn(depth, filters=32, activation="relu", init="he_normal", input_shape=(28, 28, 1), num_classes=10,
+              kernel_size=3, pool_every=0, seed=None):
+    """`depth` Conv(kernel_size, filters, 'same') layers with `activation` (a 2x2 max pool after every
+    `pool_every` of them when > 0), global average pooling, then a linear Dense(num_classes)."""
+    x = inputs = keras.Input(input_shape)
+    for i in range(1, depth + 1):
+        x = layers.Conv2D(filters, kernel_size, padding="same", activation=activation,
+                          kernel_initializer=_init(init, seed, i), name=f"hidden_{i}")(x)
+        if pool_every and i % pool_every == 0 and i < depth:
+            x = layers.MaxPooling2D(2, name=f"pool_{i}")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = layers.Dense(num_classes, kernel_initializer=_init(init, seed, depth + 1), name="logits")(x)
+    return keras.Model(inputs, outputs, name=f"plain_cnn_{depth}")
+
+
+def _init(scheme, seed, layer_index):
+    """A per-layer seed so that layers differ but the net is the same for the same seed."""
+    return initializer(scheme, None if seed is None else seed * 1000 + layer_index)
+
+
+def stacked_cnn(stages=((32,), (32,), (64,)), kernel_size=5, activation="relu", init="normal_0.01",
+                input_shape=(28, 28, 1), num_classes=10, seed=None):
+    """Conv stages, each a list of filter counts followed by a 2x2 max pool, then a linear Dense.
+
+    The default is the four-weight-layer CNN of the ReLU-vs-tanh experiment (Krizhevsky et al. 2012,
+    Fig. 1, scaled to 28x28): conv5-32, pool, conv5-32, pool, conv5-64, pool, dense-10.
+    """
+    x = inputs = keras.Input(input_shape)
+    i = 0
+    for s, stage in enumerate(stages, 1):
+        for filters in stage:
+            i += 1
+            x = layers.Conv2D(filters, kernel_size, padding="same", activation=activation,
+                              kernel_initializer=_init(init, seed, i), name=f"hidden_{i}")(x)
+        x = layers.MaxPooling2D(2, name=f"pool_{s}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    outputs = layers.Dense(num_classes, kernel_initializer=_init(init, seed, i + 1), name="logits")(x)
+    return keras.Model(inputs, outputs, name=f"stacked_cnn_{i + 1}")

@@ -1,0 +1,75 @@
+"""VGG configurations A-E as data (Simonyan & Zisserman 2015, Table 1), d2l style.
+
+Each configuration is five stages; a stage lists its conv layers by kernel size (3, or
+1 for C's 1x1 convs, 5 for the shallow control) and may hold the token "LRN". Every
+stage ends in a 2x2 max pool.
+"""
+
+import keras
+from keras import layers
+
+from cnnlab.init import initializer
+from cnnlab.layers import LocalResponseNormalization
+
+CONFIGS = {
+    "A": ((3,), (3,), (3, 3), (3, 3), (3, 3)),
+    "A-LRN": ((3, "LRN"), (3,), (3, 3), (3, 3), (3, 3)),
+    "B": ((3, 3), (3, 3), (3, 3), (3, 3), (3, 3)),
+    "C": ((3, 3), (3, 3), (3, 3, 1), (3, 3, 1), (3, 3, 1)),
+    "D": ((3, 3), (3, 3), (3, 3, 3), (3, 3, 3), (3, 3, 3)),
+    "E": ((3, 3), (3, 3), (3, 3, 3, 3), (3, 3, 3, 3), (3, 3, 3, 3)),
+    # Section 4.1: B with each pair of 3x3 convs replaced by a single 5x5 conv.
+    "B-5x5": ((5,), (5,), (5,), (5,), (5,)),
+}
+WIDTHS = (64, 128, 256, 512, 512)
+
+
+def weight_layers(config):
+    """Number of weight layers (convs plus three FC layers), as in Table 1's header."""
+    return sum(spec != "LRN" for stage in CONFIGS[config] for spec in stage) + 3
+
+
+def vgg(
+    config="D",
+    input_shape=(224, 224, 3),
+    num_classes=1000,
+    width_divisor=1,
+    fc_units=4096,
+    dropout=0.5,
+    init="glorot_uniform",
+):
+    """Build VGG configuration `config` with keras.applications layer names.
+
+    Widths 64-128-256-512-512 divided by `width_divisor`, 'same' convs with ReLU, 2x2
+    max pools, then flatten, two FC layers of `fc_units` with dropout, and a softmax. D
+    and E at the defaults have exactly the parameters of keras.applications VGG16/VGG19.
+    `init` names the kernel initialiser of every conv and dense layer (a Keras name or a
+    `cnnlab.init` scheme).
+    """
+    if config not in CONFIGS:
+        raise ValueError(f"Unknown VGG config {config!r}; choose from {list(CONFIGS)}")
+    inputs = keras.Input(input_shape)
+    x = inputs
+    for i, (stage, width) in enumerate(zip(CONFIGS[config], WIDTHS), start=1):
+        j = 0
+        for spec in stage:
+            if spec == "LRN":
+                x = LocalResponseNormalization(name=f"block{i}_lrn")(x)
+            else:
+                j += 1
+                x = layers.Conv2D(
+                    width // width_divisor,
+                    spec,
+                    padding="same",
+                    activation="relu",
+                    kernel_initializer=initializer(init),
+                    name=f"block{i}_conv{j}",
+                )(x)
+        x = layers.MaxPooling2D(2, strides=2, name=f"block{i}_pool")(x)
+    x = layers.Flatten(name="flatten")(x)
+    for k in (1, 2):
+        x = layers.Dense(fc_units, activation="relu", kernel_initializer=initializer(init), name=f"fc{k}")(x)
+        x = layers.Dropout(dropout, name=f"fc{k}_dropout")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", kernel_initializer=initializer(init),
+                           name="predictions")(x)
+    return keras.Model(inputs, outputs, name=f"vgg_{config}")

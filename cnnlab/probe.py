@@ -1,0 +1,103 @@
+"""Signal propagation: how the activations and the back-propagated gradients of a net scale with depth.
+
+For a model whose hidden layers are named `hidden_1` ... `hidden_L` (see `cnnlab.models.plain`),
+`propagation` runs one batch forward and backward (softmax cross-entropy on the true labels) and
+returns, per hidden layer, the standard deviation of its activations and of the gradient of the loss
+with respect to them. Glorot & Bengio 2010 (Fig. 6/7) and He et al. 2015 read initialisations this way.
+"""
+
+from __future__ import annotations
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+
+def hidden_layers(model) -> list:
+    """The layers named hidden_1 ... hidden_L, in depth order."""
+    found = [layer for layer in model.layers if layer.name.startswith("hidden_")]
+    if not found:
+        raise ValueError(f"model '{model.name}' has no layers named hidden_<i>")
+    return sorted(found, key=lambda layer: int(layer.name.split("_")[1]))
+
+
+def activations_and_gradients(model, x, y):
+    """Per hidden layer: (activation array, gradient array) for one batch."""
+    hidden = hidden_layers(model)
+    tapped = keras.Model(model.input, [layer.output for layer in hidden] + [model.output])
+    with tf.GradientTape() as tape:
+        *acts, logits = tapped(x, training=False)
+        loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+    grads = tape.gradient(loss, acts)
+    return [(a.numpy(), g.numpy()) for a, g in zip(acts, grads)]
+
+
+def propagation(model, x, y) -> pd.DataFrame:
+    """Per hidden layer: depth, activation std and gradient std, and both relative to layer 1."""
+    rows = [
+        dict(depth=i, act_std=float(a.std()), grad_std=float(g.std()), act_mean=float(a.mean()),
+             zero_fraction=float((a == 0).mean()))
+        for i, (a, g) in enumerate(activations_and_gradients(model, x, y), 1)
+    ]
+    frame = pd.DataFrame(rows)
+    frame["act_ratio"] = frame.act_std / frame.act_std.iloc[0]
+    frame["grad_ratio"] = frame.grad_std / frame.grad_std.iloc[0]
+    return frame
+
+
+def unit_activity(model, x, batch_size: int = 1000) -> pd.DataFrame:
+    """Per hidden layer over the images `x`: the share of units (one per position and channel) that
+    never fire (output 0 on every image), the share of channels that never fire anywhere, and the mean
+    activation (ReLU's positive offset vs ELU's, which is closer to 0)."""
+    hidden = hidden_layers(model)
+    tapped = keras.Model(model.input, [layer.output for layer in hidden])
+    peak = [None] * len(hidden)
+    total = np.zeros(len(hidden))
+    count = np.zeros(len(hidden))
+    for start in range(0, len(x), batch_size):
+        outputs = tapped(x[start : start + batch_size], training=False)
+        for i, a in enumerate(outputs if isinstance(outputs, (list, tuple)) else [outputs]):
+            a = a.numpy()
+            batch_peak = a.max(axis=0)
+            peak[i] = batch_peak if peak[i] is None else np.maximum(peak[i], batch_peak)
+            total[i] += a.sum()
+            count[i] += a.size
+    rows = []
+    for i, p in enumerate(peak):
+        channel_peak = p.reshape(-1, p.shape[-1]).max(axis=0)
+        rows.append(dict(depth=i + 1, units=int(p.size), never_fire=float((p <= 0).mean()),
+                         dead_channels=float((channel_peak <= 0).mean()), mean_activation=float(total[i] / count[i])))
+    return pd.DataFrame(rows)
+
+
+def plot_std_vs_depth(ax, curves: dict, column: str = "act_ratio", theory: dict | None = None, title: str = ""):
+    """One line per scheme of `column` against depth (log scale); dashed theory lines beside."""
+    for i, (scheme, frame) in enumerate(curves.items()):
+        color = f"C{i}"
+        ax.plot(frame.depth, frame[column].clip(lower=1e-30), marker=".", color=color, label=scheme)
+        if theory and scheme in theory:
+            ax.plot(frame.depth, theory[scheme], linestyle="--", color=color, alpha=0.6)
+    ax.set_yscale("log")
+    ax.set_xlabel("layer")
+    ax.set_ylabel(column.replace("_", " ") + " (layer / layer 1)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+
+
+def plot_histograms(axes, arrays: list, layers: list[int], label: str, bins: int = 60, clip: float = 1.0):
+    """Glorot & Bengio Fig. 6/7 style: the distribution of values per layer, one curve per layer."""
+    edges = np.linspace(-clip, clip, bins + 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    for depth in layers:
+        counts, _ = np.histogram(np.clip(arrays[depth - 1].ravel(), -clip, clip), bins=edges)
+        axes.plot(centres, counts / counts.sum(), label=f"layer {depth}")
+    axes.set_title(label)
+    axes.legend(fontsize=7)
+
+
+def new_figure(ncols: int, width: float = 5.0, height: float = 3.6):
+    """A row of `ncols` axes, the size the notebooks use."""
+    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
+    return fig, axes[0]

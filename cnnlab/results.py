@@ -1,0 +1,249 @@
+"""The results record of a run and its claims, written atomically.
+
+A notebook builds a `Record`: metrics, tables (CSV), figures (PNG) and claims. `Record.save()`
+writes `record.json` in the run folder; the runner adds what it knows (parameters, cache key,
+versions, duration) and renames the whole into `results.json` only when the notebook finished.
+
+A claim is one checkable sentence of the lectures. Its verdict is computed from the measured value
+by a `Rule` that is stored beside it as text, so a reader sees why it was decided.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from cnnlab import paths
+
+VERDICTS = ("reproduced", "partial", "not_reproduced", "not_applicable")
+RECORD_FILE = "record.json"
+RESULTS_FILE = "results.json"
+
+
+def write_json_atomic(path: Path, data) -> None:
+    """Write JSON to a temporary file in the same folder, then rename it over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(_finite(data), f, indent=2, default=_to_builtin, allow_nan=False)
+            f.write("\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _finite(value):
+    """JSON has no NaN or inf: store them as null (a diverged loss curve is a result, not an error)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, Path):
+        return _finite(value.tolist())
+    return value
+
+
+def _to_builtin(value):
+    """numpy scalars and arrays, paths: to plain JSON types."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in results.json")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How a verdict follows from the measured value: `text` says it, `decide` applies it."""
+
+    text: str
+    decide: Callable[[float], str]
+
+
+def within(expected: float, tol: float, partial_tol: float | None = None, why: str = "") -> Rule:
+    """Reproduced when |measured - expected| <= tol; partial when <= partial_tol."""
+    text = f"|measured - {_num(expected)}| <= {_num(tol)}"
+    if partial_tol is not None:
+        text += f" (partial if <= {_num(partial_tol)})"
+
+    def decide(m):
+        if abs(m - expected) <= tol + _slack(expected):
+            return "reproduced"
+        if partial_tol is not None and abs(m - expected) <= partial_tol + _slack(expected):
+            return "partial"
+        return "not_reproduced"
+
+    return Rule(_why(text, why), decide)
+
+
+def relative(expected: float, frac: float, partial_frac: float | None = None, why: str = "") -> Rule:
+    """Reproduced when measured is within `frac` of expected (relative); partial within `partial_frac`."""
+    if expected == 0:
+        raise ValueError("a relative rule needs a non-zero expected value: use within()")
+    text = f"|measured - {_num(expected)}| <= {_num(frac * 100)}% of {_num(expected)}"
+    if partial_frac is not None:
+        text += f" (partial if <= {_num(partial_frac * 100)}%)"
+
+    def decide(m):
+        err = abs(m - expected) / abs(expected)
+        if err <= frac + 1e-12:
+            return "reproduced"
+        return "partial" if partial_frac is not None and err <= partial_frac + 1e-12 else "not_reproduced"
+
+    return Rule(_why(text, why), decide)
+
+
+def exact(expected: float, why: str = "") -> Rule:
+    """Reproduced only when measured equals expected."""
+    text = _why(f"measured == {_num(expected)}", why)
+    return Rule(text, lambda m: "reproduced" if m == expected else "not_reproduced")
+
+
+def at_least(bound: float, partial: float | None = None, why: str = "") -> Rule:
+    """Reproduced when measured >= bound; partial when >= `partial`."""
+    return between(bound, math.inf, None if partial is None else (partial, math.inf), why)
+
+
+def at_most(bound: float, partial: float | None = None, why: str = "") -> Rule:
+    """Reproduced when measured <= bound; partial when <= `partial`."""
+    return between(-math.inf, bound, None if partial is None else (-math.inf, partial), why)
+
+
+def between(low: float, high: float, partial: tuple[float, float] | None = None, why: str = "") -> Rule:
+    """Reproduced when low <= measured <= high; partial inside the wider `partial` = (low, high)."""
+
+    def interval(lo, hi):
+        if math.isinf(hi):
+            return f"measured >= {_num(lo)}"
+        if math.isinf(lo):
+            return f"measured <= {_num(hi)}"
+        return f"{_num(lo)} <= measured <= {_num(hi)}"
+
+    text = interval(low, high)
+    if partial is not None:
+        text += f" (partial if {interval(*partial)})"
+
+    def decide(m):
+        if low <= m <= high:
+            return "reproduced"
+        return "partial" if partial is not None and partial[0] <= m <= partial[1] else "not_reproduced"
+
+    return Rule(_why(text, why), decide)
+
+
+def _slack(expected: float) -> float:
+    """Room for floating-point rounding in a bound (0.4 - 0.3 is 0.10000000000000003)."""
+    return 1e-12 * max(1.0, abs(expected))
+
+
+def _num(value: float) -> str:
+    """A bound as the rule uses it: every significant digit (`:g` would print 138357544 as 1.38358e+08)."""
+    return f"{value:.15g}"
+
+
+def _why(text: str, why: str) -> str:
+    return f"{text}; {why}" if why else text
+
+
+class Record:
+    """What one notebook run measured: metrics, tables, figures and claims."""
+
+    def __init__(self, experiment: str, prefix: str, output_dir: str | Path = ""):
+        self.experiment = experiment
+        self.prefix = prefix
+        self.output_dir = Path(output_dir) if output_dir else paths.RUNS / experiment / "interactive"
+        self.metrics: dict = {}
+        self.tables: dict = {}
+        self.figures: list = []
+        self.claims: list = []
+        self.seeds: list = []
+
+    def metric(self, name: str, value) -> None:
+        self.metrics[name] = value
+
+    def table(self, name: str, frame) -> Path:
+        """Save a pandas DataFrame as tables/<name>.csv in the run folder."""
+        path = self.output_dir / "tables" / f"{name}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(path, index=False)
+        self.tables[name] = str(path.relative_to(self.output_dir))
+        return path
+
+    def figure(self, name: str, fig) -> Path:
+        """Save a matplotlib figure as figures/<name>.png in the run folder."""
+        path = self.output_dir / "figures" / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        self.figures.append(str(path.relative_to(self.output_dir)))
+        return path
+
+    def claim(
+        self,
+        id: str,
+        statement: str,
+        expected,
+        measured,
+        unit: str,
+        rule: Rule | None,
+        source: str,
+        note: str = "",
+        source_inconsistent: bool = False,
+    ) -> dict:
+        """Add a claim; its verdict is `rule.decide(measured)`, or not_applicable without a rule."""
+        if not id.startswith(self.prefix + "."):
+            raise ValueError(f"claim id '{id}' must start with '{self.prefix}.'")
+        if any(c["id"] == id for c in self.claims):
+            raise ValueError(f"claim id '{id}' is used twice")
+        if rule is None:
+            verdict, rule_text = "not_applicable", "no rule: reported only"
+        else:
+            measured = float(measured)
+            if not math.isfinite(measured):
+                raise ValueError(f"claim '{id}': measured value {measured} is not finite")
+            verdict, rule_text = rule.decide(measured), rule.text
+        claim = dict(
+            id=id, source=source, statement=statement, expected=expected, measured=measured, unit=unit,
+            verdict=verdict, rule=rule_text, note=note, source_inconsistent=source_inconsistent,
+        )
+        self.claims.append(claim)
+        return claim
+
+    def add_note(self, claim_id: str, text: str) -> None:
+        """Append to a claim's note what was learned after it was recorded (an explanation, say)."""
+        claim = next((c for c in self.claims if c["id"] == claim_id), None)
+        if claim is None:
+            raise KeyError(f"no claim '{claim_id}' to annotate")
+        claim["note"] = f"{claim['note']}; {text}" if claim["note"] else text
+
+    def save(self) -> Path:
+        """Write record.json atomically; the runner turns it into results.json."""
+        path = self.output_dir / RECORD_FILE
+        write_json_atomic(
+            path,
+            dict(experiment=self.experiment, seeds=self.seeds, metrics=self.metrics, tables=self.tables,
+                 figures=self.figures, claims=self.claims),
+        )
+        return path
+
+    def summary(self):
+        """The claims as a DataFrame, for display in the notebook."""
+        import pandas as pd
+
+        return pd.DataFrame(self.claims)[["id", "expected", "measured", "unit", "verdict", "rule"]]
+
+
+def load_results(run_dir: Path) -> dict | None:
+    """The results.json of a run folder, or None when there is none."""
+    path = Path(run_dir) / RESULTS_FILE
+    return json.loads(path.read_text()) if path.exists() else None

@@ -1,0 +1,140 @@
+"""Seeded, deterministic training: by epochs (`fit`) or by SGD steps with the error on a fixed
+subset measured every few steps (`fit_steps`), stopping a run whose loss diverges."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cnnlab.data import pipeline
+
+# Experiments build many models in a loop on purpose: TensorFlow's retracing warnings are noise here.
+tf.get_logger().setLevel("ERROR")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras, and make TensorFlow ops deterministic."""
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+class StopOnDivergence(keras.callbacks.Callback):
+    """Stop training when the loss becomes NaN or inf, and remember at which step."""
+
+    def __init__(self):
+        super().__init__()
+        self.diverged_at_step = None
+        self._step = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.diverged_at_step = self._step
+            self.model.stop_training = True
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall-clock seconds of each epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def fit(model, data, epochs: int, batch_size: int = 128, seed: int = 0, verbose: int = 2, callbacks=()) -> dict:
+    """Fit a compiled `model` on a `cnnlab.data.Dataset`, shuffled from `seed`, one line per epoch.
+
+    Returns the per-epoch history plus `epoch_s` (wall-clock seconds per epoch) and
+    `diverged_at_step` (None when the loss stayed finite).
+    """
+    stop, timer = StopOnDivergence(), EpochTimer()
+    validation = None if data.x_val is None else pipeline(data.x_val, data.y_val, batch_size)
+    history = model.fit(
+        pipeline(data.x_train, data.y_train, batch_size, shuffle_seed=seed),
+        validation_data=validation,
+        epochs=epochs,
+        shuffle=False,  # the pipeline shuffles from the seed
+        verbose=verbose,
+        callbacks=[stop, timer, *callbacks],
+    )
+    return dict(history.history, epoch_s=timer.seconds, diverged_at_step=stop.diverged_at_step)
+
+
+def accuracy(model, x, y, batch_size: int = 1000) -> float:
+    """Top-1 accuracy of `model` (logits or probabilities) on (x, y), in inference mode."""
+    predicted = np.argmax(model.predict(x, batch_size=batch_size, verbose=0), axis=-1)
+    return float(np.mean(predicted == np.asarray(y)))
+
+
+def compile_sgd(model, learning_rate: float, momentum: float = 0.9):
+    """Compile for plain SGD with momentum, softmax cross-entropy on logits, and accuracy."""
+    model.compile(
+        keras.optimizers.SGD(learning_rate, momentum=momentum),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+class StopBelowError(keras.callbacks.Callback):
+    """Stop once the error on the probe set (Keras's val_accuracy) drops to `threshold` or below."""
+
+    def __init__(self, threshold: float):
+        super().__init__()
+        self.threshold = threshold
+
+    def on_epoch_end(self, epoch, logs=None):
+        if 1.0 - (logs or {}).get("val_accuracy", 0.0) <= self.threshold:
+            self.model.stop_training = True
+
+
+def fit_steps(model, data, steps: int, every: int, probe, batch_size: int = 128, seed: int = 0,
+              stop_below: float | None = None, verbose: int = 2) -> dict:
+    """Train a compiled model (with an accuracy metric) for up to `steps` steps; every `every` steps
+    measure the error on the fixed `probe` = (x, y) set, one line per measurement.
+
+    Returns `step`, `error` (on the probe set), `loss` (mean training loss of the last `every` steps)
+    and `diverged_at_step` (None when the loss stayed finite).
+    """
+    stop = StopOnDivergence()
+    callbacks = [stop] + ([StopBelowError(stop_below)] if stop_below is not None else [])
+    train = pipeline(data.x_train, data.y_train, batch_size, shuffle_seed=seed).repeat()
+    history = model.fit(
+        train,
+        validation_data=pipeline(probe[0], probe[1], 1000),
+        steps_per_epoch=every,
+        epochs=-(-steps // every),
+        shuffle=False,
+        verbose=verbose,
+        callbacks=callbacks,
+    ).history
+    n = len(history["loss"])
+    return dict(
+        step=[every * (i + 1) for i in range(n)],
+        error=[1.0 - a for a in history["val_accuracy"]],
+        loss=history["loss"],
+        diverged_at_step=stop.diverged_at_step,
+    )
+
+
+def steps_to(curve: dict, threshold: float) -> int | None:
+    """The first measured step at which the probe error is at or below `threshold`; None if never."""
+    for step, error in zip(curve["step"], curve["error"]):
+        if error <= threshold:
+            return step
+    return None

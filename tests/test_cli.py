@@ -1,0 +1,120 @@
+"""The `cnnlab` command line, in-process: list, run, report, reproduce, and how it refuses bad input."""
+
+import json
+import re
+
+import pytest
+from conftest import TOY_YAML, write_toy
+
+from cnnlab import runner
+from cnnlab.__main__ import main
+
+
+@pytest.fixture(autouse=True)
+def stable_source(monkeypatch):
+    """cnnlab's own source is part of the cache key; other people may edit it while these tests run."""
+    monkeypatch.setattr(runner, "_package_source", lambda: "fixed")
+
+
+def one_error_line(capsys, *parts):
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("cnnlab: error: "), err
+    for part in parts:
+        assert part in lines[0], f"{part!r} not in {lines[0]!r}"
+    return out
+
+
+def test_list(toy_root, capsys):
+    assert main(["list"]) == 0
+    out, err = capsys.readouterr()
+    assert out.split() == ["99_toy", "Toy", "experiment", "[smoke,", "quick,", "full]"]
+    assert err == ""
+
+
+def test_list_refuses_a_broken_parameter_file(toy_root, capsys):
+    write_toy(toy_root, yaml_text=TOY_YAML + "epochs: 3\n")
+    assert main(["list"]) == 2
+    one_error_line(capsys, "params/99_toy.yaml", "unknown key 'epochs'")
+
+
+@pytest.mark.parametrize(
+    "argv, parts",
+    [
+        (["run", "99", "-p", "epochs=3"], ["params/99_toy.yaml: -p", "unknown key 'epochs'", "allowed: fail, n,"]),
+        (["run", "99", "-p", "n=abc"], ["params/99_toy.yaml: -p", "key 'n' must be int", '"abc" (str)']),
+        (["run", "99", "-p", "fail=1"], ["key 'fail' must be bool"]),
+        (["run", "99", "--profile", "huge"], ["params/99_toy.yaml", "unknown profile 'huge'",
+                                              "allowed: smoke, quick, full"]),
+        (["run", "42"], ["unknown experiment '42'", "allowed: 99_toy"]),
+        (["run", "99", "-p", "n"], ["-p n: expected key=value"]),
+        (["report", "--profile", "huge"], ["unknown profile 'huge'", "allowed: smoke, quick, full"]),
+        (["reproduce", "--profile", "huge"], ["unknown profile 'huge'"]),
+    ],
+)
+def test_bad_input_is_refused_before_anything_runs(toy_root, capsys, argv, parts):
+    assert main(argv) == 2
+    assert one_error_line(capsys, *parts) == ""
+    assert not (toy_root / "results").exists()
+
+
+def test_bad_argument_type_is_refused_by_argparse(toy_root, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["run", "99", "--seed", "abc"])
+    assert info.value.code == 2
+    assert "cnnlab run: error: argument --seed: invalid int value: 'abc'" in capsys.readouterr().err
+    assert not (toy_root / "results").exists()
+
+
+def test_run_then_report(toy_root, capsys):
+    assert main(["run", "99", "--profile", "smoke"]) == 0
+    out, err = capsys.readouterr()
+    assert "[1/1 99_toy smoke] running notebooks/99_toy.ipynb" in out
+    assert "    toy run n=2 seed=0" in out
+    assert "[1/1 99_toy smoke] done in" in out and out.rstrip().endswith("1 not_reproduced")
+    results = json.loads((toy_root / "results" / "runs" / "99_toy" / "smoke" / "results.json").read_text())
+    assert results["profile"] == "smoke" and results["params"]["n"] == 2
+    [claim] = results["claims"]
+    assert (claim["id"], claim["measured"], claim["verdict"]) == ("toy.n", 2.0, "not_reproduced")
+
+    assert main(["run", "99", "--profile", "smoke"]) == 0
+    assert "cached: results.json matches" in capsys.readouterr().out
+
+    assert main(["report", "--profile", "smoke"]) == 0
+    assert capsys.readouterr().out == "wrote results/SCORECARD.md\n"
+    scorecard = (toy_root / "results" / "SCORECARD.md").read_text()
+    assert "# cnnlab scorecard (smoke profile)" in scorecard
+    assert re.search(r"^\|\s*99_toy\s*\|\s*toy\.n\s*\|\s*n is three\s*\|\s*3 items\s*\|\s*2 items\s*\|"
+                     r"\s*not_reproduced\s*\|$", scorecard, re.M), scorecard
+
+
+def test_run_with_seed_and_overrides(toy_root, capsys):
+    assert main(["run", "toy", "--seed", "7", "-p", "n=3", "-p", "rate=1"]) == 0
+    results = json.loads((toy_root / "results" / "runs" / "99_toy" / "quick" / "results.json").read_text())
+    assert results["params"] == dict(profile="quick", seed=7, n=3, rate=1.0, fail=False, sleep_s=0.0)
+    assert results["seeds"] == [7]
+    assert results["claims"][0]["verdict"] == "reproduced"
+    assert "toy run n=3 seed=7" in capsys.readouterr().out
+
+
+def test_failing_run_exits_1_with_the_cell_error(toy_root, capsys):
+    assert main(["run", "99", "-p", "fail=true"]) == 1
+    one_error_line(capsys, "99_toy: cell", "raised RuntimeError: asked to fail",
+                   "executed notebook kept at results/runs/99_toy/quick/99_toy.ipynb")
+    assert not (toy_root / "results" / "runs" / "99_toy" / "quick" / "results.json").exists()
+
+
+def test_report_without_results(toy_root, capsys):
+    assert main(["report"]) == 1
+    one_error_line(capsys, "no results for profile 'quick'")
+    assert not (toy_root / "results" / "SCORECARD.md").exists()
+
+
+def test_reproduce_runs_everything_then_reports(toy_root, capsys):
+    assert main(["reproduce", "--profile", "smoke"]) == 0
+    out = capsys.readouterr().out
+    assert "[1/1 99_toy smoke] running" in out
+    assert "all 1 experiments in" in out
+    assert out.rstrip().endswith("wrote results/SCORECARD.md")
+    assert "| 99_toy " in (toy_root / "results" / "SCORECARD.md").read_text()

@@ -1,0 +1,402 @@
+"""Tests for cnnlab.models: parameter counts by hand formulas written here, shapes from
+the papers' tables."""
+
+import keras
+import numpy as np
+import pytest
+
+from cnnlab.models import (
+    MODELS,
+    alexnet,
+    alphago_policy,
+    googlenet,
+    lenet5,
+    resnet,
+    vgg,
+)
+from cnnlab.models.googlenet import TABLE1_ROWS, row_of
+from cnnlab.models.vgg import CONFIGS, weight_layers
+
+
+def conv(k, c_in, c_out, groups=1):
+    """Weights plus biases of a k x k conv."""
+    return k * k * (c_in // groups) * c_out + c_out
+
+
+def dense(n_in, n_out):
+    return n_in * n_out + n_out
+
+
+def kernel_size(model, name):
+    return int(np.prod(model.get_layer(name).kernel.shape))
+
+
+def test_models_registry():
+    assert set(MODELS) == {
+        "lenet5",
+        "alexnet",
+        "vgg",
+        "googlenet",
+        "resnet",
+        "alphago_policy",
+    }
+
+
+# ---------------------------------------------------------------- LeNet-5
+
+
+def test_lenet5():
+    model = lenet5()
+    expected = (
+        conv(5, 1, 6)
+        + conv(5, 6, 16)
+        + conv(5, 16, 120)
+        + dense(120, 84)
+        + dense(84, 10)
+    )
+    assert model.count_params() == expected == 61_706
+    sizes = [model.get_layer(n).output.shape[1] for n in ("c1", "s2", "c3", "s4", "c5")]
+    assert sizes == [28, 14, 10, 5, 1]
+    assert tuple(model.output.shape) == (None, 10)
+
+
+# ---------------------------------------------------------------- AlexNet
+
+ALEXNET_SIZES = {
+    "conv1": (55, 96),  # (227 - 11) / 4 + 1
+    "pool1": (27, 96),  # (55 - 3) / 2 + 1
+    "conv2": (27, 256),
+    "pool2": (13, 256),
+    "conv3": (13, 384),
+    "conv4": (13, 384),
+    "conv5": (13, 256),
+    "pool5": (6, 256),
+}
+
+
+@pytest.fixture(scope="module")
+def alexnets():
+    return {"single": alexnet(), "two_tower": alexnet(two_tower=True)}
+
+
+@pytest.mark.parametrize("variant", ["single", "two_tower"])
+def test_alexnet_shapes(alexnets, variant):
+    model = alexnets[variant]
+    for name, (size, depth) in ALEXNET_SIZES.items():
+        assert tuple(model.get_layer(name).output.shape) == (
+            None,
+            size,
+            size,
+            depth,
+        ), name
+    assert tuple(model.get_layer("norm1").output.shape) == (None, 55, 55, 96)
+    assert tuple(model.output.shape) == (None, 1000)
+
+
+def test_alexnet_single_tower_params(alexnets):
+    model = alexnets["single"]
+    expected = {
+        "conv1": conv(11, 3, 96),
+        "conv2": conv(5, 96, 256),
+        "conv3": conv(3, 256, 384),
+        "conv4": conv(3, 384, 384),
+        "conv5": conv(3, 384, 256),
+        "fc6": dense(6 * 6 * 256, 4096),
+        "fc7": dense(4096, 4096),
+        "fc8": dense(4096, 1000),
+    }
+    for name, count in expected.items():
+        assert model.get_layer(name).count_params() == count, name
+    assert model.count_params() == sum(expected.values()) == 62_378_344
+
+
+def test_alexnet_two_tower_matches_seed_004(alexnets):
+    model = alexnets["two_tower"]
+    weights = {
+        "conv1": 11 * 11 * 3 * 96,
+        "conv2": 5 * 5 * 48 * 256,  # 307K: each tower sees its own 48 maps
+        "conv3": 3 * 3 * 256 * 384,  # 884K: cross-tower
+        "conv4": 3 * 3 * 192 * 384,  # 663K
+        "conv5": 3 * 3 * 192 * 256,  # 442K
+        "fc6": 6 * 6 * 256 * 4096,  # 37M
+        "fc7": 4096 * 4096,  # 16M
+        "fc8": 4096 * 1000,  # 4M
+    }
+    for name, count in weights.items():
+        assert kernel_size(model, name) == count, name
+    slide_thousands = {"conv2": 307, "conv3": 884, "conv4": 663, "conv5": 442}
+    for name, k in slide_thousands.items():
+        assert weights[name] // 1000 == k
+    for name, m in {"fc6": 37, "fc7": 16, "fc8": 4}.items():
+        assert weights[name] // 10**6 == m
+    biases = 96 + 256 + 384 + 384 + 256 + 4096 + 4096 + 1000
+    assert model.count_params() == sum(weights.values()) + biases == 60_965_224
+
+
+def test_alexnet_two_tower_conv_groups(alexnets):
+    groups = {
+        n: alexnets["two_tower"].get_layer(n).groups
+        for n in ALEXNET_SIZES
+        if "conv" in n
+    }
+    assert groups == {"conv1": 1, "conv2": 2, "conv3": 1, "conv4": 2, "conv5": 2}
+
+
+# ---------------------------------------------------------------- VGG
+
+# Table 1 written independently of CONFIGS: per stage, the kernel sizes of its convs.
+VGG_TABLE1 = {
+    "A": "3|3|33|33|33",
+    "A-LRN": "3|3|33|33|33",
+    "B": "33|33|33|33|33",
+    "C": "33|33|331|331|331",
+    "D": "33|33|333|333|333",
+    "E": "33|33|3333|3333|3333",
+    "B-5x5": "5|5|5|5|5",
+}
+VGG_WEIGHT_LAYERS = {
+    "A": 11,
+    "A-LRN": 11,
+    "B": 13,
+    "C": 16,
+    "D": 16,
+    "E": 19,
+    "B-5x5": 8,
+}
+VGG_TABLE2_MILLIONS = {"A": 133, "A-LRN": 133, "B": 133, "C": 134, "D": 138, "E": 144}
+
+
+def vgg_params(config, c_in=3, divisor=1, fc=4096, classes=1000, spatial=7):
+    total = 0
+    for stage, width in zip(VGG_TABLE1[config].split("|"), (64, 128, 256, 512, 512)):
+        for k in stage:
+            total += conv(int(k), c_in, width // divisor)
+            c_in = width // divisor
+    return (
+        total + dense(spatial * spatial * c_in, fc) + dense(fc, fc) + dense(fc, classes)
+    )
+
+
+def test_vgg_weight_layers():
+    assert {c: weight_layers(c) for c in CONFIGS} == VGG_WEIGHT_LAYERS
+
+
+@pytest.mark.parametrize("config", list(VGG_TABLE1))
+def test_vgg_params(config):
+    model = vgg(config)
+    count = model.count_params()
+    assert count == vgg_params(config)
+    if config in VGG_TABLE2_MILLIONS:
+        assert round(count / 1e6) == VGG_TABLE2_MILLIONS[config]
+    reference = {"D": keras.applications.VGG16, "E": keras.applications.VGG19}.get(
+        config
+    )
+    if reference is not None:
+        ref = reference(weights=None)
+        assert (
+            count == ref.count_params() == {"D": 138_357_544, "E": 143_667_240}[config]
+        )
+        ours = {
+            layer.name: layer
+            for layer in model.layers[1:]
+            if "dropout" not in layer.name
+        }
+        theirs = {layer.name: layer for layer in ref.layers[1:]}
+        assert list(ours) == list(theirs)
+        for name, layer in theirs.items():
+            assert ours[name].output.shape == layer.output.shape, name
+
+
+def test_vgg_lrn_position():
+    model = vgg(
+        "A-LRN", input_shape=(32, 32, 1), num_classes=10, width_divisor=8, fc_units=16
+    )
+    names = [layer.name for layer in model.layers]
+    assert names[1:4] == ["block1_conv1", "block1_lrn", "block1_pool"]
+
+
+def test_vgg_small():
+    model = vgg(
+        "A", input_shape=(32, 32, 1), num_classes=10, width_divisor=8, fc_units=128
+    )
+    assert tuple(model.output.shape) == (None, 10)
+    assert tuple(model.get_layer("block5_pool").output.shape) == (None, 1, 1, 64)
+    assert model.count_params() == vgg_params("A", 1, 8, 128, 10, spatial=1)
+    assert model.predict(np.zeros((2, 32, 32, 1), "float32"), verbose=0).shape == (
+        2,
+        10,
+    )
+
+
+def test_vgg_init_applies_to_every_kernel():
+    model = vgg("A", input_shape=(32, 32, 1), num_classes=10, width_divisor=8, fc_units=128, init="normal_0.01")
+    kernels = [layer.kernel.numpy() for layer in model.layers if hasattr(layer, "kernel")]
+    assert len(kernels) == weight_layers("A") == 11
+    assert np.std(np.concatenate([k.ravel() for k in kernels])) == pytest.approx(0.01, rel=0.02)
+
+
+def test_vgg_unknown_config():
+    with pytest.raises(ValueError, match="A-LRN"):
+        vgg("F")
+
+
+# ---------------------------------------------------------------- GoogLeNet
+
+# Table 1: output size, depth, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj.
+GOOGLENET_TABLE1 = {
+    "conv1": (112, 64),
+    "pool1": (56, 64),
+    "conv2": (56, 192),
+    "pool2": (28, 192),
+    "3a": (28, 256, 64, 96, 128, 16, 32, 32),
+    "3b": (28, 480, 128, 128, 192, 32, 96, 64),
+    "pool3": (14, 480),
+    "4a": (14, 512, 192, 96, 208, 16, 48, 64),
+    "4b": (14, 512, 160, 112, 224, 24, 64, 64),
+    "4c": (14, 512, 128, 128, 256, 24, 64, 64),
+    "4d": (14, 528, 112, 144, 288, 32, 64, 64),
+    "4e": (14, 832, 256, 160, 320, 32, 128, 128),
+    "pool4": (7, 832),
+    "5a": (7, 832, 256, 160, 320, 32, 128, 128),
+    "5b": (7, 1024, 384, 192, 384, 48, 128, 128),
+    "avgpool": (1, 1024),
+    "dropout": (1, 1024),
+}
+
+
+@pytest.fixture(scope="module")
+def inception_net():
+    return googlenet()
+
+
+def rows_of(model):
+    """Row -> (last layer of the row, parameters of the row)."""
+    rows = {}
+    for layer in model.layers:
+        row = row_of(layer.name)
+        _, params = rows.get(row, (None, 0))
+        rows[row] = (layer, params + layer.count_params())
+    return rows
+
+
+def inception_params(c_in, f1, r3, f3, r5, f5, proj):
+    return (
+        conv(1, c_in, f1)
+        + conv(1, c_in, r3)
+        + conv(3, r3, f3)
+        + conv(1, c_in, r5)
+        + conv(5, r5, f5)
+        + conv(1, c_in, proj)
+    )
+
+
+def test_googlenet_rows_sizes_and_params(inception_net):
+    rows = rows_of(inception_net)
+    assert list(rows) == [None] + TABLE1_ROWS
+    c_in, total = 3, 0
+    for row, (size, depth, *filters) in GOOGLENET_TABLE1.items():
+        layer, params = rows[row]
+        assert tuple(layer.output.shape) == (None, size, size, depth), row
+        if filters:
+            assert filters[0] + filters[2] + filters[4] + filters[5] == depth
+            assert params == inception_params(c_in, *filters), row
+        total += params
+        c_in = depth
+    assert rows["conv1"][1] == conv(7, 3, 64)
+    assert rows["conv2"][1] == conv(1, 64, 64) + conv(3, 64, 192)
+    assert rows["linear"][1] == dense(1024, 1000)
+    assert inception_net.count_params() == total + dense(1024, 1000) == 6_998_552
+    assert tuple(inception_net.output.shape) == (None, 1000)
+
+
+def test_googlenet_row_of():
+    assert row_of("input_layer") is None
+    assert row_of("conv1_7x7_s2") == "conv1"
+    assert row_of("conv2_3x3_reduce") == "conv2"
+    assert row_of("inception_4e_pool_proj") == "4e"
+    assert row_of("pool4_3x3_s2") == "pool4"
+    assert row_of("pool5_7x7_s1") == "avgpool"
+    assert row_of("linear") == "linear"
+
+
+# ---------------------------------------------------------------- ResNet
+
+RESNET_TABLE1 = {
+    18: (False, (2, 2, 2, 2)),
+    34: (False, (3, 4, 6, 3)),
+    50: (True, (3, 4, 6, 3)),
+    101: (True, (3, 4, 23, 3)),
+    152: (True, (3, 8, 36, 3)),
+}
+
+
+def resnet_params(bottleneck, blocks, classes=1000):
+    """Convs with biases, each followed by BN (gamma, beta, moving mean, variance)."""
+
+    def conv_bn(k, c_in, c_out):
+        return conv(k, c_in, c_out) + 4 * c_out
+
+    total, c_in = conv_bn(7, 3, 64), 64
+    for filters, n in zip((64, 128, 256, 512), blocks):
+        c_out = 4 * filters if bottleneck else filters
+        for _ in range(n):
+            if c_in != c_out:  # projection shortcut
+                total += conv_bn(1, c_in, c_out)
+            if bottleneck:
+                total += conv_bn(1, c_in, filters) + conv_bn(3, filters, filters)
+                total += conv_bn(1, filters, c_out)
+            else:
+                total += conv_bn(3, c_in, filters) + conv_bn(3, filters, filters)
+            c_in = c_out
+    return total + dense(c_in, classes)
+
+
+@pytest.fixture(scope="module")
+def resnet50():
+    return resnet(50)
+
+
+def test_resnet50_equals_keras_applications(resnet50):
+    ref = keras.applications.ResNet50(weights=None)
+    assert resnet50.count_params() == ref.count_params() == 25_636_712
+    assert resnet50.count_params() == resnet_params(*RESNET_TABLE1[50])
+    assert [layer.name for layer in resnet50.layers[1:]] == [
+        layer.name for layer in ref.layers[1:]
+    ]
+
+
+def test_resnet50_stage_sizes(resnet50):
+    for stage, (size, depth) in zip(
+        (2, 3, 4, 5), ((56, 256), (28, 512), (14, 1024), (7, 2048))
+    ):
+        blocks = RESNET_TABLE1[50][1][stage - 2]
+        shape = resnet50.get_layer(f"conv{stage}_block{blocks}_out").output.shape
+        assert tuple(shape) == (None, size, size, depth)
+    assert tuple(resnet50.get_layer("conv1_relu").output.shape) == (None, 112, 112, 64)
+
+
+@pytest.mark.parametrize("depth", [18, 34, 101, 152])
+def test_resnet_params(depth):
+    model = resnet(depth)
+    assert model.count_params() == resnet_params(*RESNET_TABLE1[depth])
+    assert tuple(model.output.shape) == (None, 1000)
+    last = "conv5_block{}_out".format(RESNET_TABLE1[depth][1][-1])
+    width = 2048 if RESNET_TABLE1[depth][0] else 512
+    assert tuple(model.get_layer(last).output.shape) == (None, 7, 7, width)
+
+
+def test_resnet_unsupported_depth():
+    with pytest.raises(ValueError, match="18, 34, 50, 101, 152"):
+        resnet(20)
+
+
+# ---------------------------------------------------------------- AlphaGo
+
+
+def test_alphago_policy():
+    model = alphago_policy()
+    expected = conv(5, 48, 192) + 11 * conv(3, 192, 192) + 1 * 1 * 192 * 1 + 19 * 19
+    assert model.count_params() == expected == 3_882_793
+    assert tuple(model.output.shape) == (None, 361)
+    probs = model.predict(np.zeros((1, 19, 19, 48), "float32"), verbose=0)
+    np.testing.assert_allclose(probs.sum(), 1.0, rtol=1e-5)

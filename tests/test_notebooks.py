@@ -1,0 +1,155 @@
+"""Every notebook is stored clean and runs in the smoke profile through the runner users use."""
+
+import json
+import math
+import re
+
+import nbformat
+import pytest
+
+from cnnlab import params, paths, runner
+from cnnlab.results import VERDICTS
+
+NOTEBOOKS = sorted(paths.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_stored_clean_with_header_and_parameters(notebook):
+    nb = nbformat.read(notebook, as_version=4)
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith(f"# {notebook.stem[:2]} ")
+    assert "parameters" in nb.cells[1].metadata.get("tags", [])
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, "commit notebooks without outputs"
+    assert (paths.PARAMS / f"{notebook.stem}.yaml").exists()
+
+
+def test_every_params_file_has_its_notebook():
+    assert [e.name for e in params.discover()] == [p.stem for p in NOTEBOOKS]
+
+
+@pytest.fixture(scope="module")
+def smoke_results(tmp_path_factory):
+    """Run every experiment in the smoke profile into a temporary results folder."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(paths, "RUNS", tmp_path_factory.mktemp("runs"))
+        outcomes = {exp.name: runner.run(exp, "smoke", force=True) for exp in params.discover()}
+    return {name: json.loads((o.run_dir / "results.json").read_text()) for name, o in outcomes.items()}
+
+
+def test_smoke_runs_record_finite_claims_with_rules(smoke_results):
+    for name, results in smoke_results.items():
+        exp = params.find(name)
+        prefix = results["claims"][0]["id"].split(".")[0]
+        assert results["profile"] == "smoke" and results["params"]["profile"] == "smoke"
+        assert results["cache_key"] == runner.cache_key(exp, params.resolve(exp, "smoke"))
+        for claim in results["claims"]:
+            assert claim["id"].startswith(prefix + ".")
+            assert claim["verdict"] in VERDICTS and claim["rule"]
+            assert claim["verdict"] == "not_applicable" or math.isfinite(claim["measured"])
+
+
+def _claims(results):
+    return {c["id"]: c for c in results["claims"]}
+
+
+def test_arith_exact_counts(smoke_results):
+    claims = _claims(smoke_results["01_architecture_arithmetic"])
+    assert len(claims) == 97
+    exact_values = {
+        "arith.outsize.grid": 0,
+        "arith.example.params": 456,
+        "arith.example.mults": 352_800,
+        "arith.example.output": 4_704,
+        "arith.alexnet.shapes": 0,
+        "arith.vgg16.layer_weights": 0,
+        "arith.vgg.equals_keras.D": 138_357_544,
+        "arith.vgg.equals_keras.E": 143_667_240,
+        "arith.resnet.equals_keras.50": 25_636_712,
+        "arith.alphago.params": 3_882_793,
+        "arith.alphago.positions": 361,
+        "arith.inception.naive.output": 672,
+        "arith.inception.bottleneck.output": 480,
+        "arith.rf.three_3x3": 7,
+        "arith.alexnet2.conv2_neurons": 186_624,
+    }
+    for cid, value in exact_values.items():
+        assert claims[cid]["measured"] == value, cid
+        assert claims[cid]["verdict"] == "reproduced", cid
+    assert claims["arith.inception.naive.macs"]["measured"] == pytest.approx(854.196224)
+    assert claims["arith.vgg.params.A"]["measured"] == pytest.approx(132.863336)
+    assert claims["arith.resnet.flops.18"]["measured"] == pytest.approx(1.814073344)
+
+
+def test_arith_flags_the_published_numbers_that_contradict_their_architecture(smoke_results):
+    claims = _claims(smoke_results["01_architecture_arithmetic"])
+    inconsistent = {cid for cid, c in claims.items() if c["source_inconsistent"]}
+    assert {"arith.alexnet2.conv1_neurons", "arith.vgg16.activations", "arith.googlenet.params.conv1",
+            "arith.inception.bottleneck.macs", "arith.googlenet.five_million"} <= inconsistent
+    assert claims["arith.alexnet2.conv1_neurons"]["measured"] == 55 * 55 * 96
+    assert claims["arith.inception.bottleneck.macs"]["measured"] == pytest.approx(271.351808)
+    assert all(claims[cid]["verdict"] != "reproduced" for cid in inconsistent)
+
+
+def test_init_propagation_claims(smoke_results):
+    claims = _claims(smoke_results["02_init_variance"])
+    assert all(cid.startswith("init.") for cid in claims)
+    for net, depth in [("mlp", 30), ("cnn", 20)]:
+        assert claims[f"init.prop.{net}.heuristic.L{depth}"]["measured"] < 1e-5
+        assert claims[f"init.prop.{net}.heuristic.L{depth}"]["verdict"] == "reproduced"
+        assert claims[f"init.prop.{net}.glorot_normal.L20"]["measured"] < 1e-2
+    assert 0.5 <= claims["init.prop.mlp.he_normal.L30"]["measured"] <= 2
+    assert {"init.train.d30.glorot_stalls", "init.train.d30.he_trains", "init.train.d22.he_earlier",
+            "init.tanh.glorot.act_per_layer", "init.tanh.heuristic.act_per_layer"} <= set(claims)
+
+
+def test_nonlinearity_claims_are_decided_from_measured_steps(smoke_results):
+    results = smoke_results["03_nonlinearities"]
+    claims = _claims(results)
+    assert {"act.relu_faster.t25", "act.relu_faster_seeds.t25", "act.glorot.ratio.t25", "act.relu.never_fire.2012",
+            "act.elu.mean_closer_to_zero"} <= set(claims)
+    ratio = claims["act.relu_faster.t25"]
+    assert ratio["expected"] == 6.0 and ratio["measured"] > 0
+    if ratio["verdict"] != "not_applicable":  # decided only when one of the two reached 25% in the budget
+        expected_verdict = ("reproduced" if ratio["measured"] >= 3 else "partial" if ratio["measured"] >= 1.05
+                            else "not_reproduced")
+        assert ratio["verdict"] == expected_verdict
+    assert 0 <= claims["act.relu.never_fire.2012"]["measured"] <= 1
+    assert claims["act.relu.never_fire.2012"]["verdict"] == "not_applicable"
+
+
+def _rule_bound(rule_text):
+    """The first bound of a rule text such as 'measured >= -0.5; why' or 'measured <= 1.2 (partial if ...)'."""
+    match = re.match(r"measured [<>]= (-?[0-9.]+(?:e[-+]?[0-9]+)?)", rule_text)
+    assert match, f"not a one-sided rule: {rule_text!r}"
+    return float(match.group(1))
+
+
+def test_vgg_claims_follow_from_the_measured_differences(smoke_results):
+    claims = _claims(smoke_results["04_vgg_depth"])
+    assert {"vgg.full_params", "vgg.lrn_no_help", "vgg.depth_not_worse.D", "vgg.depth_better.D",
+            "vgg.shallow_5x5_worse"} <= set(claims)
+    assert claims["vgg.full_params"]["measured"] == 0 and claims["vgg.full_params"]["verdict"] == "reproduced"
+    lrn = claims["vgg.lrn_no_help"]
+    assert lrn["expected"] == pytest.approx(0.1)
+    assert lrn["verdict"] == ("reproduced" if lrn["measured"] >= _rule_bound(lrn["rule"]) else "not_reproduced")
+    deeper = claims["vgg.depth_not_worse.D"]
+    assert deeper["verdict"] == ("reproduced" if deeper["measured"] <= _rule_bound(deeper["rule"]) else "not_reproduced")
+    assert _rule_bound(deeper["rule"]) >= 0.5  # the noise floor, 0.005 as a fraction, in percentage points
+    trained = smoke_results["04_vgg_depth"]["tables"]
+    assert {"full_size_params", "runs", "trained"} <= set(trained)
+
+
+def test_gap_head_counts_are_exact_and_comparisons_decided(smoke_results):
+    claims = _claims(smoke_results["05_googlenet_gap"])
+    assert claims["gap.head_params.formula"]["measured"] == 0
+    ratio = claims["gap.head_params.ratio"]
+    assert ratio["measured"] == pytest.approx(1_608_458 / 1_290) and ratio["verdict"] == "reproduced"
+    share = claims["gap.googlenet.fc_share"]
+    assert share["measured"] == pytest.approx(209_621_992 / 215_595_544)
+    for head in ("gap", "nin"):
+        claim = claims[f"gap.accuracy.convnet.{head}"]
+        assert claim["verdict"] == ("reproduced" if claim["measured"] >= _rule_bound(claim["rule"])
+                                    else "not_reproduced")
+    assert {"gap.fc_overfits_more", "gap.dropout_helps_fc", "gap.dropout_narrows_fc_gap",
+            "gap.accuracy.convnet_deeper.gap", "gap.accuracy.mini_googlenet.gap", "gap.closing.convnet"} <= set(claims)

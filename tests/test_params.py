@@ -1,0 +1,292 @@
+"""cnnlab.params: notebook defaults, profile resolution and one-line errors, in the toy workspace."""
+
+import nbformat
+import pytest
+from conftest import TOY_YAML, write_toy
+
+from cnnlab import params
+from cnnlab.params import ParamError
+
+TOY_DEFAULTS = dict(profile="quick", seed=0, output_dir="", n=3, rate=0.5, fail=False, sleep_s=0.0)
+
+
+def raises_one_line(func, *parts):
+    """Call func; it must raise ParamError with a one-line message containing every part."""
+    with pytest.raises(ParamError) as info:
+        func()
+    message = str(info.value)
+    assert "\n" not in message, message
+    for part in parts:
+        assert part in message, f"{part!r} not in {message!r}"
+    return message
+
+
+def set_parameters_cell(root, source):
+    path = root / "notebooks" / "99_toy.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[1].source = source
+    nbformat.write(nb, path)
+
+
+def load_toy():
+    return params.find("99")
+
+
+# -- defaults and resolution -------------------------------------------------------------------------------------
+
+
+def test_notebook_defaults_are_read_from_the_parameters_cell(toy_root):
+    assert params.notebook_defaults(toy_root / "notebooks" / "99_toy.ipynb") == TOY_DEFAULTS
+    exp = load_toy()
+    assert exp.name == "99_toy" and exp.number == "99" and exp.title == "Toy experiment"
+    assert exp.defaults == TOY_DEFAULTS
+    assert exp.datasets == ()
+    assert exp.profiles == {"smoke": {"n": 2}, "quick": {}, "full": {"n": 4, "rate": 1.0}}
+    assert exp.notebook == toy_root / "notebooks" / "99_toy.ipynb"
+
+
+EMPTY_PROFILES = "title: Toy\nprofiles: {smoke: {}, quick: {}, full: {}}\n"
+
+
+def test_annotated_and_commented_parameters(toy_root):
+    write_toy(toy_root, yaml_text=EMPTY_PROFILES)
+    set_parameters_cell(toy_root, 'profile = "quick"  # set by the runner\nseed: int = 0\noutput_dir = ""\n'
+                                  "sizes = [1, 2]\nconfig = {'a': (1, 2)}\nmaybe = None\n")
+    assert load_toy().defaults == dict(profile="quick", seed=0, output_dir="", sizes=[1, 2],
+                                       config={"a": (1, 2)}, maybe=None)
+
+
+def test_resolution_order_defaults_profile_overrides_seed(toy_root):
+    exp = load_toy()
+    assert params.resolve(exp, "quick") == dict(TOY_DEFAULTS, profile="quick")
+    assert params.resolve(exp, "smoke") == dict(TOY_DEFAULTS, profile="smoke", n=2)
+    full = params.resolve(exp, "full")
+    assert full == dict(TOY_DEFAULTS, profile="full", n=4, rate=1.0)
+    # -p overrides beat the profile, --seed beats a -p seed
+    assert params.resolve(exp, "smoke", {"n": 7, "seed": 5}) == dict(TOY_DEFAULTS, profile="smoke", n=7, seed=5)
+    assert params.resolve(exp, "smoke", {"n": 7, "seed": 5}, seed=9)["seed"] == 9
+    assert params.resolve(exp, "full", {"rate": 0.25})["rate"] == 0.25
+    # resolving does not alter the experiment
+    assert exp.defaults == TOY_DEFAULTS and exp.profiles["smoke"] == {"n": 2}
+
+
+def test_int_for_a_float_key_becomes_float(toy_root):
+    exp = load_toy()
+    rate = params.resolve(exp, "full")["rate"]  # `rate: 1` in the YAML
+    assert rate == 1.0 and type(rate) is float
+    value = params.resolve(exp, "quick", {"sleep_s": 2})["sleep_s"]
+    assert value == 2.0 and type(value) is float
+    assert type(params.resolve(exp, "quick", {"n": 5})["n"]) is int
+
+
+def test_none_default_accepts_any_value(toy_root):
+    write_toy(toy_root, yaml_text=EMPTY_PROFILES)
+    set_parameters_cell(toy_root, 'profile = "quick"\nseed = 0\noutput_dir = ""\nlimit = None\n')
+    exp = load_toy()
+    assert params.resolve(exp, "quick", {"limit": 10})["limit"] == 10
+    assert params.resolve(exp, "quick", {"limit": "all"})["limit"] == "all"
+
+
+# -- errors: one line naming the file, the key and what is allowed ----------------------------------------------
+
+
+def test_unknown_key_in_a_profile(toy_root):
+    write_toy(toy_root, yaml_text=TOY_YAML.replace("smoke: {n: 2}", "smoke: {n: 2, epochs: 3}"))
+    raises_one_line(load_toy, "params/99_toy.yaml", "profile 'smoke'", "unknown key 'epochs'",
+                    "allowed: fail, n, output_dir, profile, rate, seed, sleep_s")
+
+
+@pytest.mark.parametrize(
+    "yaml_value, key, expected_type, shown",
+    [
+        ('"abc"', "n", "int", '"abc" (str)'),
+        ("1", "fail", "bool", "1 (int)"),
+        ("true", "n", "int", "true (bool)"),
+        ("2.5", "n", "int", "2.5 (float)"),
+        ("fast", "rate", "float", '"fast" (str)'),
+        ("[1]", "output_dir", "str", "[1] (list)"),
+    ],
+)
+def test_wrong_type_in_a_profile(toy_root, yaml_value, key, expected_type, shown):
+    write_toy(toy_root, yaml_text=TOY_YAML.replace("quick: {}", f"quick: {{{key}: {yaml_value}}}"))
+    raises_one_line(load_toy, "params/99_toy.yaml", "profile 'quick'", f"key '{key}' must be {expected_type}",
+                    f"got {shown}")
+
+
+@pytest.mark.parametrize(
+    "overrides, key, expected_type",
+    [({"n": "abc"}, "n", "int"), ({"fail": 1}, "fail", "bool"), ({"n": True}, "n", "int"),
+     ({"rate": False}, "rate", "float"), ({"seed": 1.5}, "seed", "int")],
+)
+def test_wrong_type_in_an_override(toy_root, overrides, key, expected_type):
+    exp = load_toy()
+    raises_one_line(lambda: params.resolve(exp, "quick", overrides), "params/99_toy.yaml: -p",
+                    f"key '{key}' must be {expected_type}")
+
+
+def test_unknown_key_in_an_override(toy_root):
+    exp = load_toy()
+    raises_one_line(lambda: params.resolve(exp, "quick", {"epochs": 3}), "params/99_toy.yaml: -p",
+                    "unknown key 'epochs'", "allowed: fail, n, output_dir, profile, rate, seed, sleep_s")
+
+
+def test_bad_seed(toy_root):
+    exp = load_toy()
+    raises_one_line(lambda: params.resolve(exp, "quick", seed="1"), "params/99_toy.yaml: --seed", "key 'seed'")
+
+
+def test_unknown_profile(toy_root):
+    exp = load_toy()
+    raises_one_line(lambda: params.resolve(exp, "huge"), "params/99_toy.yaml", "unknown profile 'huge'",
+                    "allowed: smoke, quick, full")
+
+
+@pytest.mark.parametrize(
+    "yaml_text",
+    [
+        "title: Toy\nprofiles:\n  smoke: {}\n  quick: {}\n",  # full missing
+        "title: Toy\nprofiles:\n  smoke: {}\n  quick: {}\n  full: {}\n  huge: {}\n",  # one too many
+        "title: Toy\n",  # no profiles at all
+        "title: Toy\nprofiles:\n  smoke: {}\n  quick: {}\n  1: {}\n",  # a non-string key
+        "title: Toy\nprofiles: [smoke, quick, full]\n",
+    ],
+)
+def test_missing_or_extra_profile(toy_root, yaml_text):
+    write_toy(toy_root, yaml_text=yaml_text)
+    raises_one_line(load_toy, "params/99_toy.yaml", "profiles must be exactly smoke, quick, full")
+
+
+def test_profile_that_is_not_a_mapping(toy_root):
+    write_toy(toy_root, yaml_text=TOY_YAML.replace("quick: {}", "quick: [n, 3]"))
+    raises_one_line(load_toy, "params/99_toy.yaml", "profile 'quick' must be a mapping")
+
+
+def test_empty_profile_is_allowed(toy_root):
+    write_toy(toy_root, yaml_text=TOY_YAML.replace("quick: {}", "quick:"))
+    assert params.resolve(load_toy(), "quick") == TOY_DEFAULTS
+
+
+def test_unknown_top_level_key(toy_root):
+    write_toy(toy_root, yaml_text=TOY_YAML + "epochs: 3\n")
+    raises_one_line(load_toy, "params/99_toy.yaml", "unknown key 'epochs'", "allowed: title, datasets, profiles")
+
+
+def test_unknown_dataset(toy_root):
+    write_toy(toy_root, yaml_text=TOY_YAML.replace("datasets: []", "datasets: [imagenet]"))
+    raises_one_line(load_toy, "params/99_toy.yaml", "datasets", "unknown dataset 'imagenet'",
+                    "allowed: fashion_mnist")
+
+
+def test_datasets_must_be_a_list(toy_root):
+    write_toy(toy_root, yaml_text=TOY_YAML.replace("datasets: []", "datasets: fashion_mnist"))
+    raises_one_line(load_toy, "params/99_toy.yaml", "datasets must be a list", "allowed: fashion_mnist")
+
+
+def test_known_dataset(toy_root):
+    write_toy(toy_root, yaml_text=TOY_YAML.replace("datasets: []", "datasets: [fashion_mnist]"))
+    assert load_toy().datasets == ("fashion_mnist",)
+
+
+@pytest.mark.parametrize("yaml_text", ["title: [unclosed\nprofiles: {}\n", "profiles:\n  smoke: {n: 2\n",
+                                       "a: b\n c: d\n"])
+def test_invalid_yaml(toy_root, yaml_text):
+    write_toy(toy_root, yaml_text=yaml_text)
+    raises_one_line(load_toy, "params/99_toy.yaml", "not valid YAML")
+
+
+def test_yaml_that_is_not_a_mapping(toy_root):
+    write_toy(toy_root, yaml_text="- smoke\n- quick\n")
+    raises_one_line(load_toy, "params/99_toy.yaml", "expected a mapping with keys title, datasets, profiles")
+
+
+def test_missing_notebook(toy_root):
+    (toy_root / "notebooks" / "99_toy.ipynb").unlink()
+    raises_one_line(load_toy, "params/99_toy.yaml", "no notebook notebooks/99_toy.ipynb")
+
+
+def test_unknown_experiment_lists_the_allowed_ones(toy_root):
+    (toy_root / "params" / "98_other.yaml").write_text(TOY_YAML)
+    raises_one_line(lambda: params.find("42"), "unknown experiment '42'", "allowed: 98_other, 99_toy")
+    raises_one_line(lambda: params.find("to"), "unknown experiment 'to'")
+
+
+def test_unknown_experiment_in_an_empty_workspace(toy_root):
+    (toy_root / "params" / "99_toy.yaml").unlink()
+    raises_one_line(lambda: params.find("99"), "unknown experiment '99'", "allowed: none")
+
+
+@pytest.mark.parametrize("name", ["99", "99_toy", "toy"])
+def test_find_by_number_name_or_title(toy_root, name):
+    exp = params.find(name)
+    assert exp.name == "99_toy"
+    assert exp.params_file == toy_root / "params" / "99_toy.yaml"
+
+
+def test_discover_lists_experiments_in_order(toy_root):
+    write_toy(toy_root)
+    (toy_root / "notebooks" / "99_toy.ipynb").rename(toy_root / "notebooks" / "05_first.ipynb")
+    (toy_root / "params" / "99_toy.yaml").rename(toy_root / "params" / "05_first.yaml")
+    write_toy(toy_root)
+    (toy_root / "params" / "notes.yaml").write_text("not an experiment")
+    assert [e.name for e in params.discover()] == ["05_first", "99_toy"]
+
+
+def test_parameters_cell_missing(toy_root):
+    path = toy_root / "notebooks" / "99_toy.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[1].metadata["tags"] = []
+    nbformat.write(nb, path)
+    raises_one_line(load_toy, "notebooks/99_toy.ipynb", "needs exactly one cell tagged 'parameters', found 0")
+
+
+def test_two_parameters_cells(toy_root):
+    path = toy_root / "notebooks" / "99_toy.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[2].metadata["tags"] = ["parameters"]
+    nbformat.write(nb, path)
+    raises_one_line(load_toy, "notebooks/99_toy.ipynb", "found 2")
+
+
+@pytest.mark.parametrize(
+    "source, parts",
+    [
+        ('profile = "quick"\nseed = 0\noutput_dir = ""\nn = len("abc")\n', ["parameter 'n' must have a literal"]),
+        ('profile = "quick"\nseed = 0\noutput_dir = ""\nimport os\n', ["may only assign literals (line 4)"]),
+        ('profile = "quick"\nseed = 0\noutput_dir = ""\na = b = 1\n', ["assign one name per line in the parameters cell (line 4)"]),
+        ('profile = "quick"\nseed = 0\noutput_dir = ""\nn: int\n', ["parameter 'n' must have a literal"]),
+        ('profile = "quick"\nseed = 0\noutput_dir = ""\n%matplotlib inline\n', ["not valid Python (line 4"]),
+        ('profile = "quick"\nseed = 0\nn = 3\n', ["the parameters cell lacks output_dir"]),
+    ],
+)
+def test_parameters_cell_not_literal(toy_root, source, parts):
+    set_parameters_cell(toy_root, source)
+    raises_one_line(load_toy, "notebooks/99_toy.ipynb", *parts)
+
+
+# -- command-line overrides ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("n=3", ("n", 3)),
+        ("rate=0.1", ("rate", 0.1)),
+        ("lr=1e-3", ("lr", 0.001)),
+        ("sizes=[1, 2]", ("sizes", [1, 2])),
+        ("fail=true", ("fail", True)),
+        ("name=abc", ("name", "abc")),
+        (" n = 3", ("n", 3)),
+        ("name=", ("name", "")),
+        ("expr=a=b", ("expr", "a=b")),
+        ("broken=[1, 2", ("broken", "[1, 2")),
+    ],
+)
+def test_parse_override_reads_yaml(text, expected):
+    key, value = params.parse_override(text)
+    assert (key, value) == expected
+    assert type(value) is type(expected[1])
+
+
+@pytest.mark.parametrize("text", ["n", "=3", " =3"])
+def test_parse_override_without_key_or_equals(text):
+    raises_one_line(lambda: params.parse_override(text), f"-p {text}", "expected key=value")

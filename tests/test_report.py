@@ -1,0 +1,163 @@
+"""cnnlab.report: the scorecard, exported tables and figures, number formatting."""
+
+import io
+import json
+import re
+
+import pandas as pd
+import pytest
+from conftest import write_toy
+
+from cnnlab import params, report, runner
+from cnnlab.results import write_json_atomic
+
+REPORT_BODY = """import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pandas as pd
+from cnnlab.results import Record, at_least, exact, within
+rec = Record("99_toy", "toy", output_dir)
+rec.table("sizes", pd.DataFrame({"layer": ["conv|1", "fc"], "params": [1234567, n]}))
+fig, ax = plt.subplots()
+ax.plot([0, n])
+rec.figure("line", fig)
+rec.claim("toy.n", "n is three", 3, n, "items", exact(3), source="test")
+rec.claim("toy.rate", "rate is about a half", 0.5, rate * 1.1, "", within(0.5, 0.01, 0.1), source="slide 7",
+          note="ten percent off")
+rec.claim("toy.big", "big count", 1234567, 1234567.0, "params", at_least(1e6), source="test")
+rec.claim("toy.info", "reported only", None, None, "", None, source="test")
+rec.save()
+"""
+
+
+def table_rows(markdown):
+    """The cells of every Markdown table row (header first), split on unescaped pipes."""
+    rows = []
+    for line in markdown.splitlines():
+        if line.startswith("|") and not re.fullmatch(r"\|[-:| ]+\|", line):
+            rows.append([cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]])
+    return rows
+
+
+@pytest.fixture
+def two_runs(toy_root, monkeypatch):
+    """98_other (the plain toy, n=4: not reproduced) and 99_toy (tables, a figure, four claims), quick profile."""
+    monkeypatch.setattr(runner, "_package_source", lambda: "fixed")
+    write_toy(toy_root)
+    (toy_root / "notebooks" / "99_toy.ipynb").rename(toy_root / "notebooks" / "98_other.ipynb")
+    (toy_root / "params" / "99_toy.yaml").rename(toy_root / "params" / "98_other.yaml")
+    write_toy(toy_root, REPORT_BODY)
+    out = io.StringIO()
+    runner.run(params.find("98"), "quick", {"n": 4}, out=out)
+    runner.run(params.find("99"), "quick", out=out)
+    return toy_root
+
+
+def test_scorecard_has_one_row_per_claim(two_runs):
+    path = report.build("quick")
+    assert path == two_runs / "results" / "SCORECARD.md"
+    text = path.read_text()
+    assert text.startswith("# cnnlab scorecard (quick profile)\n")
+    assert ("from 2 experiment run(s): 5 claims, 2 reproduced, 1 partial, 1 not reproduced, "
+            "1 not applicable.") in text
+    assert re.search(r"^- \*\*99_toy\*\*: \d+ s, seeds \[0\], TensorFlow 2\.\S+, Keras 3\.\S+$", text, re.M)
+    rows = table_rows(text)
+    assert rows == [
+        ["experiment", "id", "statement", "expected", "measured", "verdict"],
+        ["98_other", "toy.n", "n is three", "3 items", "4 items", "not_reproduced"],
+        ["99_toy", "toy.n", "n is three", "3 items", "3 items", "reproduced"],
+        ["99_toy", "toy.rate", "rate is about a half", "0.5", "0.55", "partial"],
+        ["99_toy", "toy.big", "big count", "1,234,567 params", "1,234,567 params", "reproduced"],
+        ["99_toy", "toy.info", "reported only", "n/a", "n/a", "not_applicable"],
+    ]
+    rules = text.split("## Rules and notes\n", 1)[1]
+    assert "- `toy.n` (test): measured == 3." in rules
+    assert "- `toy.rate` (slide 7): |measured - 0.5| <= 0.01 (partial if <= 0.1). Note: ten percent off" in rules
+    assert "- `toy.big` (test): measured >= 1000000." in rules
+    assert "- `toy.info` (test): no rule: reported only." in rules
+    assert not (two_runs / "results" / "SCORECARD.md.tmp").exists()
+
+
+def test_tables_and_figures_are_exported(two_runs):
+    stale = two_runs / "results" / "tables" / "99_toy" / "old.csv"  # from an earlier report
+    stale.parent.mkdir(parents=True)
+    stale.write_text("a\n1\n")
+    report.build("quick")
+    assert not stale.exists()
+    tables = two_runs / "results" / "tables" / "99_toy"
+    assert sorted(p.name for p in tables.iterdir()) == ["sizes.csv", "sizes.md"]
+    frame = pd.read_csv(tables / "sizes.csv")
+    assert frame.to_dict("list") == {"layer": ["conv|1", "fc"], "params": [1234567, 3]}
+    assert table_rows((tables / "sizes.md").read_text()) == [["layer", "params"], ["conv\\|1", "1234567"],
+                                                             ["fc", "3"]]
+    assert list((two_runs / "results" / "tables" / "98_other").iterdir()) == []
+    figure = two_runs / "results" / "figures" / "99_toy" / "line.png"
+    assert figure.read_bytes()[:4] == b"\x89PNG"
+
+
+def fake_run(root, experiment, profile, claims, tables=None):
+    folder = root / "results" / "runs" / experiment / profile
+    write_json_atomic(folder / "results.json", dict(
+        experiment=experiment, profile=profile, params={}, seeds=[0, 1], cache_key="k",
+        versions={"tensorflow": "2.21.0", "keras": "3.15.1"}, started="2026-01-01T00:00:00+00:00",
+        duration_s=12.4, metrics={}, tables=tables or {}, figures=[], claims=claims))
+
+
+def claim(id, verdict, **extra):
+    return dict(dict(id=id, source="s", statement=f"about {id}", expected=1, measured=2, unit="", verdict=verdict,
+                     rule="r", note=""), **extra)
+
+
+def test_scorecard_from_results_only_of_that_profile(toy_root):
+    fake_run(toy_root, "01_a", "smoke", [claim("a.x", "reproduced"), claim("a.y", "not_applicable")])
+    fake_run(toy_root, "01_a", "quick", [claim("a.z", "partial")])
+    fake_run(toy_root, "02_b", "smoke", [claim("b.x", "reproduced", source_inconsistent=True,
+                                               statement="a | pipe", note="line\nbreak")])
+    text = report.build("smoke").read_text()
+    assert "from 2 experiment run(s): 3 claims, 2 reproduced, 0 partial, 0 not reproduced, 1 not applicable." in text
+    assert "- **01_a**: 12 s, seeds [0, 1], TensorFlow 2.21.0, Keras 3.15.1" in text
+    rows = table_rows(text)
+    assert [r[1] for r in rows[1:]] == ["a.x", "a.y", "b.x"]
+    assert rows[3] == ["02_b", "b.x", "a \\| pipe", "1", "2", "reproduced (source inconsistent)"]
+    assert "a.z" not in text
+
+
+def test_no_results_names_the_profile(toy_root):
+    with pytest.raises(FileNotFoundError, match=r"no results for profile 'full' under results/runs"):
+        report.build("full")
+    fake_run(toy_root, "01_a", "smoke", [claim("a.x", "reproduced")])
+    with pytest.raises(FileNotFoundError, match="profile 'quick'"):
+        report.build("quick")
+    assert not (toy_root / "results" / "SCORECARD.md").exists()
+
+
+@pytest.mark.parametrize(
+    "value, unit, text",
+    [
+        (1234567, "", "1,234,567"),
+        (0.123456, "", "0.12346"),
+        (12345.6, "", "12,346"),
+        (None, "M", "n/a"),
+        (138.36, "M", "138.36 M"),
+        (1234567.0, "params", "1,234,567 params"),
+        (-2.0, "", "-2"),
+        (0, "", "0"),
+        (0.5, "%", "0.5 %"),
+        (True, "", "True"),
+        ("abc", "", "abc"),
+        (float("nan"), "", "nan"),
+        (1e20, "", "1e+20"),
+        (1.5e-7, "", "1.5e-07"),
+    ],
+)
+def test_fmt(value, unit, text):
+    assert report.fmt(value, unit) == text
+
+
+def test_collect_reads_every_experiment(toy_root):
+    fake_run(toy_root, "02_b", "quick", [])
+    fake_run(toy_root, "01_a", "quick", [claim("a.x", "partial")])
+    runs = report.collect("quick")
+    assert [r["experiment"] for r in runs] == ["01_a", "02_b"]
+    assert runs[0]["run_dir"] == toy_root / "results" / "runs" / "01_a" / "quick"
+    assert json.loads((runs[0]["run_dir"] / "results.json").read_text())["claims"][0]["verdict"] == "partial"

@@ -1,0 +1,288 @@
+"""cnnlab.results: atomic JSON writes, verdict rules, and the notebook's Record."""
+
+import json
+import math
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cnnlab import results
+from cnnlab.results import Record, at_least, at_most, exact, relative, within, write_json_atomic
+
+
+def folder_names(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+# -- write_json_atomic --------------------------------------------------------------------------------------------
+
+
+def test_write_json_atomic_writes_and_leaves_no_temp_file(tmp_path):
+    path = tmp_path / "deep" / "er" / "results.json"
+    write_json_atomic(path, {"a": 1, "b": [1.5, "x"], "c": None, "arr": np.arange(3), "f": np.float32(0.5),
+                             "i": np.int64(7), "p": tmp_path / "x.csv"})
+    assert json.loads(path.read_text()) == {"a": 1, "b": [1.5, "x"], "c": None, "arr": [0, 1, 2], "f": 0.5,
+                                            "i": 7, "p": str(tmp_path / "x.csv")}
+    assert path.read_text().endswith("}\n")
+    assert folder_names(path.parent) == ["results.json"]
+
+
+def test_write_json_atomic_replaces_by_rename(tmp_path, monkeypatch):
+    path = tmp_path / "results.json"
+    write_json_atomic(path, {"v": 1})
+    replaced = []
+    real_replace = os.replace
+
+    def spy(src, dst):
+        # at the moment of the rename the old content is still complete and the new one is whole in the temp file
+        assert json.loads(path.read_text()) == {"v": 1}
+        assert json.loads(open(src).read()) == {"v": 2}
+        assert os.path.dirname(src) == str(tmp_path)
+        replaced.append((os.path.basename(src), dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(results.os, "replace", spy)
+    write_json_atomic(path, {"v": 2})
+    assert len(replaced) == 1 and replaced[0][1] == path
+    assert replaced[0][0].startswith(".results.json.") and replaced[0][0].endswith(".tmp")
+    assert json.loads(path.read_text()) == {"v": 2}
+    assert folder_names(tmp_path) == ["results.json"]
+
+
+@pytest.mark.parametrize(
+    "bad, error",
+    [({"x": object()}, TypeError), ({"ok": 1, "later": {1, 2}}, TypeError)],
+)
+def test_write_json_atomic_failure_keeps_previous_file(tmp_path, bad, error):
+    path = tmp_path / "results.json"
+    write_json_atomic(path, {"good": True})
+    before = path.read_bytes()
+    with pytest.raises(error):
+        write_json_atomic(path, bad)
+    assert path.read_bytes() == before
+    assert folder_names(tmp_path) == ["results.json"]
+
+
+def test_write_json_atomic_failure_without_previous_file(tmp_path):
+    with pytest.raises(TypeError, match="cannot store object in results.json"):
+        write_json_atomic(tmp_path / "results.json", {"x": object()})
+    assert folder_names(tmp_path) == []
+
+
+# -- rules ----------------------------------------------------------------------------------------------------------
+
+
+def verdicts(rule, values):
+    return [rule.decide(v) for v in values]
+
+
+def test_within_boundaries():
+    rule = within(10, 0.5)
+    assert verdicts(rule, [10, 10.5, 9.5, 10.25, 10.5000001, 9.4999999, 11, -10]) == [
+        "reproduced", "reproduced", "reproduced", "reproduced",
+        "not_reproduced", "not_reproduced", "not_reproduced", "not_reproduced"]
+    assert rule.text == "|measured - 10| <= 0.5"
+
+
+def test_within_partial():
+    rule = within(138, 0.5, partial_tol=2, why="the slide rounds to millions")
+    assert verdicts(rule, [138.5, 137.5, 138.75, 140, 136, 140.0001, 135.9, 0]) == [
+        "reproduced", "reproduced", "partial", "partial", "partial",
+        "not_reproduced", "not_reproduced", "not_reproduced"]
+    assert rule.text == "|measured - 138| <= 0.5 (partial if <= 2); the slide rounds to millions"
+
+
+def test_within_states_large_values_exactly():
+    rule = within(138357544, 0.5)
+    assert rule.text == "|measured - 138357544| <= 0.5"
+    assert verdicts(rule, [138357544, 138357545]) == ["reproduced", "not_reproduced"]
+
+
+def test_relative_boundaries():
+    rule = relative(200, 0.25)
+    assert verdicts(rule, [200, 250, 150, 250.001, 149.999, -200]) == [
+        "reproduced", "reproduced", "reproduced", "not_reproduced", "not_reproduced", "not_reproduced"]
+    assert rule.text == "|measured - 200| <= 25% of 200"
+
+
+def test_relative_partial_and_negative_expected():
+    rule = relative(-8, 0.25, partial_frac=0.5, why="one seed")
+    assert verdicts(rule, [-10, -6, -10.5, -12, -4, -12.01, -3.99, 8]) == [
+        "reproduced", "reproduced", "partial", "partial", "partial",
+        "not_reproduced", "not_reproduced", "not_reproduced"]
+    assert rule.text == "|measured - -8| <= 25% of -8 (partial if <= 50%); one seed"
+
+
+def test_relative_text_keeps_fractional_percent():
+    rule = relative(100, 0.025, partial_frac=0.125)
+    assert rule.text == "|measured - 100| <= 2.5% of 100 (partial if <= 12.5%)"
+    assert verdicts(rule, [102.5, 102.75, 112.5, 113]) == ["reproduced", "partial", "partial", "not_reproduced"]
+
+
+def test_exact():
+    rule = exact(3)
+    assert verdicts(rule, [3, 3.0, 2.999999, 3.000001, -3]) == [
+        "reproduced", "reproduced", "not_reproduced", "not_reproduced", "not_reproduced"]
+    assert rule.text == "measured == 3"
+    assert exact(61100840, why="Keras counts biases").text == "measured == 61100840; Keras counts biases"
+
+
+def test_at_least_and_at_most():
+    low = at_least(0.9, why="accuracy")
+    assert verdicts(low, [0.9, 0.95, 0.8999, -1]) == ["reproduced", "reproduced", "not_reproduced", "not_reproduced"]
+    assert low.text == "measured >= 0.9; accuracy"
+    high = at_most(0.05)
+    assert verdicts(high, [0.05, 0, -1, 0.0501]) == ["reproduced", "reproduced", "reproduced", "not_reproduced"]
+    assert high.text == "measured <= 0.05"
+
+
+# -- Record ---------------------------------------------------------------------------------------------------------
+
+
+def test_claim_is_decided_by_its_rule(tmp_path):
+    rec = Record("01_arith", "arith", tmp_path)
+    claim = rec.claim("arith.vgg16", "VGG-16 has 138M parameters", 138, np.float64(138.36), "M",
+                      within(138, 0.5), source="Simonyan 2014, Table 2", note="Keras model")
+    assert claim == dict(id="arith.vgg16", source="Simonyan 2014, Table 2", statement="VGG-16 has 138M parameters",
+                         expected=138, measured=138.36, unit="M", verdict="reproduced",
+                         rule="|measured - 138| <= 0.5", note="Keras model", source_inconsistent=False)
+    assert type(claim["measured"]) is float
+    missed = rec.claim("arith.alexnet", "AlexNet has 60M parameters", 60, 62.4, "M", within(60, 1, 3), source="x")
+    assert missed["verdict"] == "partial"
+    assert [c["id"] for c in rec.claims] == ["arith.vgg16", "arith.alexnet"]
+
+
+def test_claim_without_rule_is_not_applicable(tmp_path):
+    rec = Record("01_arith", "arith", tmp_path)
+    claim = rec.claim("arith.note", "reported only", None, "n/a", "", None, source="slides")
+    assert claim["verdict"] == "not_applicable"
+    assert claim["rule"] == "no rule: reported only"
+    assert claim["measured"] == "n/a"
+
+
+def test_claim_rejects_wrong_prefix(tmp_path):
+    rec = Record("01_arith", "arith", tmp_path)
+    for bad in ("vgg.params", "arithx.params", "arith", "params.arith"):
+        with pytest.raises(ValueError, match=f"claim id '{bad}' must start with 'arith.'"):
+            rec.claim(bad, "s", 1, 1, "", exact(1), source="x")
+    assert rec.claims == []
+
+
+def test_claim_rejects_duplicate_id(tmp_path):
+    rec = Record("01_arith", "arith", tmp_path)
+    rec.claim("arith.a", "s", 1, 1, "", exact(1), source="x")
+    with pytest.raises(ValueError, match="claim id 'arith.a' is used twice"):
+        rec.claim("arith.a", "other", 2, 2, "", exact(2), source="x")
+    assert len(rec.claims) == 1 and rec.claims[0]["statement"] == "s"
+
+
+@pytest.mark.parametrize("measured", [float("nan"), math.inf, -math.inf, np.float32("nan")])
+def test_claim_rejects_non_finite_measured(tmp_path, measured):
+    rec = Record("01_arith", "arith", tmp_path)
+    with pytest.raises(ValueError, match="claim 'arith.loss': measured value .* is not finite"):
+        rec.claim("arith.loss", "s", 1, measured, "", at_most(1), source="x")
+    assert rec.claims == []
+
+
+def test_table_figure_and_save_write_files(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = tmp_path / "run"
+    rec = Record("99_toy", "toy", out)
+    rec.metric("accuracy", np.float32(0.75))
+    rec.seeds = [0, 1]
+    frame = pd.DataFrame({"layer": ["conv1", "fc"], "params": [156, 10_164]})
+    table = rec.table("layers", frame)
+    assert table == out / "tables" / "layers.csv"
+    assert pd.read_csv(table).equals(frame)
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    figure = rec.figure("curve", fig)
+    plt.close(fig)
+    assert figure == out / "figures" / "curve.png"
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rec.claim("toy.n", "n is three", 3, 3, "items", exact(3), source="test")
+    saved = rec.save()
+    assert saved == out / "record.json"
+    record = json.loads(saved.read_text())
+    assert record == dict(experiment="99_toy", seeds=[0, 1], metrics={"accuracy": 0.75},
+                          tables={"layers": "tables/layers.csv"}, figures=["figures/curve.png"],
+                          claims=rec.claims)
+    assert folder_names(out) == ["figures", "record.json", "tables"]
+    summary = rec.summary()
+    assert list(summary.columns) == ["id", "expected", "measured", "unit", "verdict", "rule"]
+    assert summary.iloc[0]["verdict"] == "reproduced"
+
+
+def test_record_defaults_to_the_interactive_folder(toy_root):
+    rec = Record("99_toy", "toy")
+    assert rec.output_dir == toy_root / "results" / "runs" / "99_toy" / "interactive"
+    assert rec.save() == toy_root / "results" / "runs" / "99_toy" / "interactive" / "record.json"
+
+
+@pytest.mark.parametrize(
+    "value, stored",
+    [(float("nan"), None), ([1.0, math.inf], [1.0, None]), (np.array([np.nan, 2.0]), [None, 2.0]),
+     ({"curve": (0.5, -math.inf)}, {"curve": [0.5, None]})],
+)
+def test_non_finite_values_are_stored_as_null(tmp_path, value, stored):
+    rec = Record("99_toy", "toy", tmp_path)
+    rec.metric("loss", value)
+    rec.save()
+    assert json.loads((tmp_path / "record.json").read_text())["metrics"] == {"loss": stored}
+
+
+def test_results_file_is_readable_by_everyone(tmp_path):
+    write_json_atomic(tmp_path / "results.json", {"v": 1})
+    assert (tmp_path / "results.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_load_results(tmp_path):
+    assert results.load_results(tmp_path) is None
+    write_json_atomic(tmp_path / "results.json", {"cache_key": "abc"})
+    assert results.load_results(tmp_path) == {"cache_key": "abc"}
+
+
+def test_bounds_allow_for_floating_point_rounding():
+    assert within(0.3, 0.1).decide(0.4) == "reproduced"  # 0.4 - 0.3 == 0.10000000000000003
+    assert within(0.3, 0.1).decide(0.4000001) == "not_reproduced"
+
+
+def test_relative_rule_needs_a_non_zero_expected_value():
+    with pytest.raises(ValueError, match="non-zero expected"):
+        relative(0, 0.1)
+
+
+@pytest.mark.parametrize(
+    "rule, cases, text",
+    [
+        (results.between(0.5, 2), {0.5: "reproduced", 2: "reproduced", 0.49: "not_reproduced", 2.01: "not_reproduced"},
+         "0.5 <= measured <= 2"),
+        (results.between(0.5, 2, partial=(0.1, 10)), {0.3: "partial", 5: "partial", 11: "not_reproduced"},
+         "0.5 <= measured <= 2 (partial if 0.1 <= measured <= 10)"),
+        (at_least(0.9, partial=0.7), {0.95: "reproduced", 0.8: "partial", 0.6: "not_reproduced"},
+         "measured >= 0.9 (partial if measured >= 0.7)"),
+        (at_most(1e-2, partial=0.1), {1e-3: "reproduced", 0.05: "partial", 0.2: "not_reproduced"},
+         "measured <= 0.01 (partial if measured <= 0.1)"),
+    ],
+)
+def test_interval_rules(rule, cases, text):
+    assert rule.text == text
+    for measured, verdict in cases.items():
+        assert rule.decide(measured) == verdict, measured
+
+
+def test_add_note_appends_to_a_claim(tmp_path):
+    rec = Record("99_toy", "toy", tmp_path)
+    rec.claim("toy.a", "a", 1, 1, "", exact(1), source="test")
+    rec.claim("toy.b", "b", 1, 1, "", exact(1), source="test", note="first")
+    rec.add_note("toy.a", "why")
+    rec.add_note("toy.b", "second")
+    assert [c["note"] for c in rec.claims] == ["why", "first; second"]
+    with pytest.raises(KeyError, match="no claim 'toy.c'"):
+        rec.add_note("toy.c", "x")

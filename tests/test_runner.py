@@ -1,0 +1,227 @@
+"""cnnlab.runner on the toy notebook: results.json, the cache, failures and interruptions."""
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import nbformat
+import pytest
+from conftest import TOY_BODY, write_toy
+
+from cnnlab import params, runner
+from cnnlab.results import RESULTS_FILE
+
+RESULT_KEYS = {"experiment", "profile", "params", "seeds", "cache_key", "versions", "started", "duration_s",
+               "metrics", "tables", "figures", "claims"}
+
+
+@pytest.fixture
+def stable_source(monkeypatch):
+    """cnnlab's own source is part of the cache key; other people may edit it while these tests run."""
+    monkeypatch.setattr(runner, "_package_source", lambda: "fixed")
+
+
+def run(profile="quick", overrides=None, seed=None, force=False):
+    out = io.StringIO()
+    outcome = runner.run(params.find("99"), profile, overrides, seed, force, out=out)
+    return outcome, out.getvalue()
+
+
+def results_of(root, profile="quick"):
+    return json.loads((root / "results" / "runs" / "99_toy" / profile / RESULTS_FILE).read_text())
+
+
+def test_run_writes_results_json(toy_root, stable_source):
+    outcome, printed = run("smoke", seed=4)
+    folder = toy_root / "results" / "runs" / "99_toy" / "smoke"
+    assert outcome.status == "done" and outcome.experiment == "99_toy" and outcome.run_dir == folder
+    assert outcome.duration_s > 0
+    assert sorted(p.name for p in folder.iterdir()) == ["99_toy.ipynb", "results.json"]  # no record.json
+    res = results_of(toy_root, "smoke")
+    assert RESULT_KEYS <= set(res)
+    assert res["experiment"] == "99_toy" and res["profile"] == "smoke"
+    assert res["params"] == dict(profile="smoke", seed=4, n=2, rate=0.5, fail=False, sleep_s=0.0)
+    assert res["seeds"] == [4]
+    assert res["cache_key"] == runner.cache_key(params.find("99"), params.resolve(params.find("99"), "smoke",
+                                                                                   seed=4))
+    assert set(res["versions"]) == {"python", "tensorflow", "keras", "cnnlab"}
+    assert res["versions"]["python"] == "{}.{}.{}".format(*sys.version_info[:3])
+    assert res["versions"]["keras"].startswith("3.") and res["versions"]["cnnlab"] == "0.1.0"
+    assert res["started"].endswith("+00:00") and "T" in res["started"]
+    assert 0 < res["duration_s"] < 60
+    assert res["metrics"] == {"n_times_rate": 1.0}
+    assert res["tables"] == {} and res["figures"] == []
+    assert res["notebook"] == "99_toy.ipynb"
+    [claim] = res["claims"]
+    assert claim["id"] == "toy.n" and claim["measured"] == 2.0 and claim["verdict"] == "not_reproduced"
+    assert claim["rule"] == "measured == 3"
+    # progress a person can follow
+    assert "[1/1 99_toy smoke] running notebooks/99_toy.ipynb" in printed
+    assert "[1/1 99_toy smoke] cell 3/3 (" in printed and "cell 4/" not in printed  # code cells only
+    assert "    toy run n=2 seed=4" in printed
+    assert "[1/1 99_toy smoke] done in 0:0" in printed and printed.rstrip().endswith("1 not_reproduced")
+    # the executed notebook has the injected parameters and the outputs
+    executed = nbformat.read(folder / "99_toy.ipynb", as_version=4)
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+    assert "toy run n=2 seed=4" in json.dumps(executed.cells[-1].outputs)
+
+
+def test_second_run_is_cached_and_force_reruns(toy_root, stable_source):
+    first, _ = run()
+    key = results_of(toy_root)["cache_key"]
+    started = results_of(toy_root)["started"]
+    second, printed = run()
+    assert second.status == "cached" and second.duration_s == 0.0
+    assert printed == f"[1/1 99_toy quick] cached: results.json matches (key {key}), skipped\n"
+    assert results_of(toy_root)["started"] == started
+    time.sleep(1.1)  # `started` has one-second resolution
+    third, printed = run(force=True)
+    assert third.status == "done" and "running" in printed and "cached" not in printed
+    assert results_of(toy_root)["cache_key"] == key and results_of(toy_root)["started"] != started
+
+
+def test_changed_override_reruns(toy_root, stable_source):
+    run()
+    outcome, printed = run(overrides={"n": 5})
+    assert outcome.status == "done" and "toy run n=5" in printed
+    res = results_of(toy_root)
+    assert res["params"]["n"] == 5 and res["claims"][0]["measured"] == 5.0
+    assert run(overrides={"n": 5})[0].status == "cached"
+
+
+def key_for(profile="quick", overrides=None, seed=None):
+    exp = params.find("99")
+    return runner.cache_key(exp, params.resolve(exp, profile, overrides, seed))
+
+
+def edit_notebook(root, edit):
+    path = root / "notebooks" / "99_toy.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    edit(nb)
+    nbformat.write(nb, path)
+
+
+def test_cache_key_changes_with_what_changes_results(toy_root, stable_source):
+    base = key_for()
+    assert key_for() == base
+    assert key_for(overrides={"n": 4}) != base
+    assert key_for(overrides={"rate": 0.25}) != base
+    assert key_for(seed=1) != base
+    assert key_for("full") != base and key_for("smoke") != key_for("full")
+    # output_dir is where, not what: it does not change the key
+    assert key_for(overrides={"output_dir": "/elsewhere"}) == base
+    # a markdown-only edit keeps the key, a code edit changes it
+    edit_notebook(toy_root, lambda nb: setattr(nb.cells[0], "source", "# Toy, reworded"))
+    assert key_for() == base
+    edit_notebook(toy_root, lambda nb: nb.cells.append(nbformat.v4.new_markdown_cell("More prose")))
+    assert key_for() == base
+    edit_notebook(toy_root, lambda nb: setattr(nb.cells[2], "source", nb.cells[2].source + "\nprint('more')\n"))
+    assert key_for() != base
+
+
+def test_cache_key_covers_cnnlab_source_and_versions(toy_root, tmp_path_factory, monkeypatch):
+    package = tmp_path_factory.mktemp("pkg")
+    (package / "mod.py").write_text("X = 1\n")
+    monkeypatch.setattr(runner.paths, "PACKAGE", package)
+    base = key_for()
+    assert key_for() == base
+    (package / "mod.py").write_text("X = 2\n")
+    changed = key_for()
+    assert changed != base
+    monkeypatch.setattr(runner, "versions", lambda: {"python": "3.11.0", "tensorflow": "9.9", "keras": "3.15.1"})
+    assert key_for() != changed
+
+
+def test_code_edit_reruns(toy_root, stable_source):
+    run()
+    edit_notebook(toy_root, lambda nb: setattr(nb.cells[0], "source", "# Toy, reworded"))
+    assert run()[0].status == "cached"
+    write_toy(toy_root, TOY_BODY.replace("n * rate", "n * rate * 2"))
+    outcome, _ = run()
+    assert outcome.status == "done"
+    assert results_of(toy_root)["metrics"] == {"n_times_rate": 3.0}
+
+
+def assert_failed_run(root):
+    folder = root / "results" / "runs" / "99_toy" / "quick"
+    with pytest.raises(runner.RunFailed) as info:
+        run(overrides={"fail": True})
+    message = str(info.value)
+    assert "RuntimeError: asked to fail" in message
+    assert "executed notebook kept at results/runs/99_toy/quick/99_toy.ipynb" in message
+    assert "\n" not in message
+    assert sorted(p.name for p in folder.iterdir()) == ["99_toy.ipynb"]
+    executed = nbformat.read(folder / "99_toy.ipynb", as_version=4)
+    assert executed.metadata.papermill.exception is True
+    assert "asked to fail" in json.dumps(executed.cells[-1].outputs)
+
+
+def test_kernel_native_stderr_goes_to_kernel_log(toy_root, stable_source):
+    write_toy(toy_root, "import os\nos.write(2, b'native start-up message\\n')\n" + TOY_BODY)
+    outcome, printed = run()
+    assert "native start-up message" not in printed
+    assert (outcome.run_dir / "kernel.log").read_text() == "native start-up message\n"
+
+
+def test_failing_notebook_raises_and_writes_no_results(toy_root, stable_source):
+    assert_failed_run(toy_root)
+
+
+def test_failing_rerun_removes_previous_results(toy_root, stable_source):
+    run()
+    assert results_of(toy_root)["params"]["fail"] is False
+    assert_failed_run(toy_root)
+
+
+def test_notebook_without_record_save_fails(toy_root, stable_source):
+    write_toy(toy_root, TOY_BODY.replace("rec.save()", "pass"))
+    with pytest.raises(runner.RunFailed, match="99_toy: the notebook finished without saving its record"):
+        run()
+    assert not (toy_root / "results" / "runs" / "99_toy" / "quick" / RESULTS_FILE).exists()
+
+
+def test_bad_parameters_run_nothing(toy_root):
+    with pytest.raises(params.ParamError, match="unknown key 'epochs'"):
+        run(overrides={"epochs": 2})
+    assert not (toy_root / "results").exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_leaves_no_results(toy_root, sig):
+    env = dict(os.environ, CNNLAB_ROOT=str(toy_root), TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.Popen([sys.executable, "-m", "cnnlab", "run", "99", "-p", "sleep_s=30"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    timer = threading.Timer(60, proc.kill)  # never hang the suite
+    timer.start()
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "toy run" in line:  # the sleep cell is running
+                break
+        assert "    toy run n=3 seed=0\n" in lines, lines
+        folder = toy_root / "results" / "runs" / "99_toy" / "quick"
+        assert (folder / "99_toy.ipynb").exists()
+        start = time.monotonic()
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+        assert time.monotonic() - start < 20  # it stopped, it did not sleep on
+    finally:
+        timer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130  # kill (SIGTERM) is handled like Ctrl-C
+    assert "[1/1 99_toy quick] interrupted: no results.json written" in out
+    assert err.rstrip().endswith("cnnlab: interrupted")
+    # the partial notebook stays, marked failed
+    executed = nbformat.read(folder / "99_toy.ipynb", as_version=4)
+    assert executed.metadata.papermill.exception is True
+    assert executed.cells[0].source.startswith("**Interrupted**")
+    assert not (folder / RESULTS_FILE).exists()
+    assert not (folder / "record.json").exists()

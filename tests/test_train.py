@@ -1,0 +1,135 @@
+"""cnnlab.train: seeded, deterministic training that stops on divergence instead of crashing."""
+
+import keras
+import numpy as np
+import pytest
+
+from cnnlab import data, train
+
+
+@pytest.fixture(scope="module")
+def small():
+    """512 Fashion-MNIST training images in [0, 1]."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("CNNLAB_DATA", raising=False)
+        return data.prepare(n_train=512, seed=0)
+
+
+def tiny_cnn(learning_rate=0.01, loss=None):
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)),
+        keras.layers.Conv2D(4, 3),  # linear: a ReLU net can die instead of diverging
+        keras.layers.Flatten(),
+        keras.layers.Dense(10),
+    ])
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=learning_rate),
+        loss=loss or keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return model
+
+
+def seeded_run(ds, seed, epochs=2, **kwargs):
+    train.seed_everything(seed)
+    model = tiny_cnn(**kwargs)
+    result = train.fit(model, ds, epochs=epochs, batch_size=64, seed=seed, verbose=0)
+    return result, [w.copy() for w in model.get_weights()]
+
+
+def test_same_seed_same_losses_and_weights(small):
+    first, w1 = seeded_run(small, seed=1)
+    second, w2 = seeded_run(small, seed=1)
+    assert len(first["loss"]) == 2
+    assert all(np.isfinite(first["loss"]))
+    assert first["loss"] == second["loss"]  # exact, not approximate
+    assert len(w1) == len(w2) == 4
+    for a, b in zip(w1, w2):
+        assert a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+    assert first["diverged_at_step"] is None and second["diverged_at_step"] is None
+    assert first["loss"][1] < first["loss"][0]  # it does learn something
+
+    other, w3 = seeded_run(small, seed=2)
+    assert other["loss"] != first["loss"]
+    assert not all(np.array_equal(a, b) for a, b in zip(w1, w3))
+
+
+class CountBatches(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+
+
+def test_nan_loss_stops_at_first_step(small):
+    def nan_loss(y_true, y_pred):
+        return keras.ops.mean(y_pred) * float("nan")
+
+    train.seed_everything(0)
+    model = tiny_cnn(loss=nan_loss)
+    counter = CountBatches()
+    result = train.fit(model, small, epochs=3, batch_size=64, seed=0, verbose=0, callbacks=[counter])
+    assert result["diverged_at_step"] == 1
+    assert isinstance(result["diverged_at_step"], int)
+    assert counter.batches == 1  # stopped right there: 1 batch of 3 * 8
+    assert len(result["loss"]) == 1 and np.isnan(result["loss"][0])
+
+
+def test_huge_learning_rate_diverges_without_crash(small):
+    train.seed_everything(0)
+    model = tiny_cnn(learning_rate=1e6)
+    counter = CountBatches()
+    result = train.fit(model, small, epochs=5, batch_size=64, seed=0, verbose=0, callbacks=[counter])
+    step = result["diverged_at_step"]
+    assert isinstance(step, int) and step >= 1
+    assert counter.batches == step < 5 * 8  # stopped at the divergent step, not after 5 epochs
+    assert not np.isfinite(result["loss"][-1])
+
+
+def accuracy_cnn(learning_rate=0.05):
+    model = tiny_cnn(learning_rate)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate), metrics=["accuracy"],
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def test_fit_steps_measures_the_probe_error_every_few_steps(small):
+    train.seed_everything(0)
+    model = accuracy_cnn()
+    probe = (small.x_train[:200], small.y_train[:200])
+    curve = train.fit_steps(model, small, steps=20, every=5, probe=probe, batch_size=32, verbose=0)
+    assert curve["step"] == [5, 10, 15, 20] and len(curve["error"]) == 4 and len(curve["loss"]) == 4
+    predicted = np.argmax(model.predict(probe[0], verbose=0), axis=1)
+    assert curve["error"][-1] == pytest.approx(np.mean(predicted != probe[1]), abs=1e-6)
+    assert curve["diverged_at_step"] is None
+
+
+def test_fit_steps_stops_below_the_error_threshold(small):
+    train.seed_everything(0)
+    curve = train.fit_steps(accuracy_cnn(), small, steps=50, every=5, probe=(small.x_train[:100], small.y_train[:100]),
+                            batch_size=32, stop_below=1.0, verbose=0)
+    assert curve["step"] == [5]
+
+
+def test_steps_to_threshold():
+    curve = {"step": [50, 100, 150], "error": [0.6, 0.24, 0.09]}
+    assert train.steps_to(curve, 0.25) == 100
+    assert train.steps_to(curve, 0.09) == 150
+    assert train.steps_to(curve, 0.05) is None
+
+
+def test_fit_times_each_epoch(small):
+    train.seed_everything(0)
+    result = train.fit(tiny_cnn(), small, epochs=2, batch_size=64, seed=0, verbose=0)
+    assert len(result["epoch_s"]) == 2
+    assert all(0 < s < 60 for s in result["epoch_s"])
+
+
+def test_accuracy_counts_correct_top1_predictions():
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Identity()(inputs))  # the input is its own score
+    x = np.array([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.7, 0.2, 0.1]], dtype="float32")
+    assert train.accuracy(model, x, np.array([0, 1, 2, 1])) == 0.75
+    assert train.accuracy(model, x, np.array([1, 0, 0, 2])) == 0.0
