@@ -6,7 +6,7 @@ PROFILE ?= quick
 STAMP := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup data reproduce run report test test-slow bench clean
+.PHONY: setup data reproduce run report test bench clean
 
 setup: $(STAMP)
 
@@ -41,9 +41,6 @@ report: setup
 
 test: setup data
 	$(BIN)/pytest -q
-
-test-slow: setup data
-	$(BIN)/pytest -q -m slow
 
 bench: setup data
 	$(BIN)/cnnlab reproduce --profile $(PROFILE) --force
