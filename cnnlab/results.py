@@ -20,7 +20,7 @@ from typing import Callable
 
 from cnnlab import paths
 
-VERDICTS = ("reproduced", "partial", "not_reproduced", "not_applicable")
+VERDICTS = ("reproduced", "partial", "inconclusive", "not_reproduced", "not_applicable")
 RECORD_FILE = "record.json"
 RESULTS_FILE = "results.json"
 
@@ -65,10 +65,12 @@ def _to_builtin(value):
 
 @dataclass(frozen=True)
 class Rule:
-    """How a verdict follows from the measured value: `text` says it, `decide` applies it."""
+    """How a verdict follows from the measured value: `text` says it, `decide` applies it. A rule that
+    `takes_seeds` decides on a `cnnlab.compare.SeedEstimate` (per-seed values and their interval)."""
 
     text: str
-    decide: Callable[[float], str]
+    decide: Callable
+    takes_seeds: bool = False
 
 
 def within(expected: float, tol: float, partial_tol: float | None = None, why: str = "") -> Rule:
@@ -84,7 +86,7 @@ def within(expected: float, tol: float, partial_tol: float | None = None, why: s
             return "partial"
         return "not_reproduced"
 
-    return Rule(_why(text, why), decide)
+    return Rule(explain(text, why), decide)
 
 
 def relative(expected: float, frac: float, partial_frac: float | None = None, why: str = "") -> Rule:
@@ -101,12 +103,12 @@ def relative(expected: float, frac: float, partial_frac: float | None = None, wh
             return "reproduced"
         return "partial" if partial_frac is not None and err <= partial_frac + 1e-12 else "not_reproduced"
 
-    return Rule(_why(text, why), decide)
+    return Rule(explain(text, why), decide)
 
 
 def exact(expected: float, why: str = "") -> Rule:
     """Reproduced only when measured equals expected."""
-    text = _why(f"measured == {_num(expected)}", why)
+    text = explain(f"measured == {_num(expected)}", why)
     return Rule(text, lambda m: "reproduced" if m == expected else "not_reproduced")
 
 
@@ -139,7 +141,7 @@ def between(low: float, high: float, partial: tuple[float, float] | None = None,
             return "reproduced"
         return "partial" if partial is not None and partial[0] <= m <= partial[1] else "not_reproduced"
 
-    return Rule(_why(text, why), decide)
+    return Rule(explain(text, why), decide)
 
 
 def _slack(expected: float) -> float:
@@ -152,8 +154,56 @@ def _num(value: float) -> str:
     return f"{value:.15g}"
 
 
-def _why(text: str, why: str) -> str:
+def explain(text: str, why: str) -> str:
+    """A rule's text with the reason behind its bounds, when there is one."""
     return f"{text}; {why}" if why else text
+
+
+def fmt(value, unit: str = "") -> str:
+    """A number as a person reads it: thousands separators, floats to 5 significant digits."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        value = int(value)
+    text = f"{value:,}" if isinstance(value, int) else (f"{value:,.5g}" if math.isfinite(value) else str(value))
+    return f"{text} {unit}".strip()
+
+
+def measured_text(claim: dict) -> str:
+    """A claim's measured value as a reader should see it: a bound marked as one, and for a comparison
+    over seeds its interval in brackets."""
+    text = fmt(claim["measured"], claim["unit"])
+    bound = claim.get("bound")
+    if bound == "?":
+        text += " (censored both ways)"
+    elif bound:
+        text = f"{bound} {text}"
+    if "interval" in claim:
+        low, high = claim["interval"]
+        span = f"{low:.3g}, {high:.3g}" if math.isfinite(low) and math.isfinite(high) else "needs 2 seeds"
+        text += f" [{span}]"
+    return text
+
+
+def per_seed_text(claim: dict) -> str:
+    """The per-seed values of a comparison, a bound marked as one ("" for a single measurement)."""
+    if "per_seed" not in claim:
+        return ""
+    return ", ".join(f"{c}{v:.4g}" for v, c in zip(claim["per_seed"], claim["censored"]))
+
+
+def findings_markdown(claims: list[dict]) -> str:
+    """The results paragraph of a notebook, rendered from its recorded claims: each claim's statement,
+    what was measured, over how many seeds, and the verdict the rule gave."""
+    lines = []
+    for c in claims:
+        expected = "" if c["expected"] is None else f"; the lecture: {fmt(c['expected'], c['unit'])}"
+        seeds = f" over {c['n_seeds']} seeds ({per_seed_text(c)})" if "per_seed" in c else ""
+        lines.append(f"- {c['statement']}: measured {measured_text(c)}{seeds}{expected}. "
+                     f"**{c['verdict'].replace('_', ' ')}** (`{c['id']}`)")
+    return "\n".join(lines)
 
 
 class Record:
@@ -200,21 +250,29 @@ class Record:
         note: str = "",
         source_inconsistent: bool = False,
     ) -> dict:
-        """Add a claim; its verdict is `rule.decide(measured)`, or not_applicable without a rule."""
+        """Add a claim; its verdict is `rule.decide(measured)`, or not_applicable without a rule.
+
+        `measured` is a number, or a `cnnlab.compare.SeedEstimate` whose per-seed values, interval and
+        censoring are stored beside its mean (the value shown as measured)."""
         if not id.startswith(self.prefix + "."):
             raise ValueError(f"claim id '{id}' must start with '{self.prefix}.'")
         if any(c["id"] == id for c in self.claims):
             raise ValueError(f"claim id '{id}' is used twice")
-        if rule is None:
-            verdict, rule_text = "not_applicable", "no rule: reported only"
-        else:
+        seeds = measured.as_record() | {"bound": measured.bound} if hasattr(measured, "as_record") else {}
+        if rule is not None and rule.takes_seeds != bool(seeds):
+            raise TypeError(f"claim '{id}': rule '{rule.text}' needs "
+                            f"{'per-seed values (a SeedEstimate)' if rule.takes_seeds else 'a single number'}")
+        verdict = "not_applicable" if rule is None else rule.decide(measured)
+        rule_text = "no rule: reported only" if rule is None else rule.text
+        if seeds:
+            measured = measured.mean
+        elif rule is not None:
             measured = float(measured)
             if not math.isfinite(measured):
                 raise ValueError(f"claim '{id}': measured value {measured} is not finite")
-            verdict, rule_text = rule.decide(measured), rule.text
         claim = dict(
             id=id, source=source, statement=statement, expected=expected, measured=measured, unit=unit,
-            verdict=verdict, rule=rule_text, note=note, source_inconsistent=source_inconsistent,
+            verdict=verdict, rule=rule_text, note=note, source_inconsistent=source_inconsistent, **seeds,
         )
         self.claims.append(claim)
         return claim
@@ -241,6 +299,10 @@ class Record:
         import pandas as pd
 
         return pd.DataFrame(self.claims)[["id", "expected", "measured", "unit", "verdict", "rule"]]
+
+    def findings(self) -> str:
+        """The results paragraph (Markdown) rendered from the claims recorded so far."""
+        return findings_markdown(self.claims)
 
 
 def load_results(run_dir: Path) -> dict | None:

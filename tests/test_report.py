@@ -9,7 +9,7 @@ import pytest
 from conftest import write_toy
 
 from cnnlab import params, report, runner
-from cnnlab.results import write_json_atomic
+from cnnlab.results import fmt, write_json_atomic
 
 REPORT_BODY = """import matplotlib
 matplotlib.use("Agg")
@@ -151,7 +151,7 @@ def test_no_results_names_the_profile(toy_root):
     ],
 )
 def test_fmt(value, unit, text):
-    assert report.fmt(value, unit) == text
+    assert fmt(value, unit) == text
 
 
 def test_collect_reads_every_experiment(toy_root):
