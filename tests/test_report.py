@@ -15,6 +15,7 @@ REPORT_BODY = """import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
+from cnnlab.compare import above, paired_ratio
 from cnnlab.results import Record, at_least, exact, within
 rec = Record("99_toy", "toy", output_dir)
 rec.table("sizes", pd.DataFrame({"layer": ["conv|1", "fc"], "params": [1234567, n]}))
@@ -26,6 +27,8 @@ rec.claim("toy.rate", "rate is about a half", 0.5, rate * 1.1, "", within(0.5, 0
           note="ten percent off")
 rec.claim("toy.big", "big count", 1234567, 1234567.0, "params", at_least(1e6), source="test")
 rec.claim("toy.info", "reported only", None, None, "", None, source="test")
+rec.claim("toy.seeds", "b is faster", 6, paired_ratio([None, 300, 280], [100, 100, 100], cap=400), "x",
+          above(3.0), source="test")
 rec.save()
 """
 
@@ -58,7 +61,7 @@ def test_scorecard_has_one_row_per_claim(two_runs):
     assert path == two_runs / "results" / "SCORECARD.md"
     text = path.read_text()
     assert text.startswith("# cnnlab scorecard (quick profile)\n")
-    assert ("from 2 experiment run(s): 5 claims, 2 reproduced, 1 partial, 1 not reproduced, "
+    assert ("from 2 experiment run(s): 6 claims, 2 reproduced, 2 partial, 0 inconclusive, 1 not reproduced, "
             "1 not applicable.") in text
     assert re.search(r"^- \*\*99_toy\*\*: \d+ s, seeds \[0\], TensorFlow 2\.\S+, Keras 3\.\S+$", text, re.M)
     rows = table_rows(text)
@@ -69,12 +72,15 @@ def test_scorecard_has_one_row_per_claim(two_runs):
         ["99_toy", "toy.rate", "rate is about a half", "0.5", "0.55", "partial"],
         ["99_toy", "toy.big", "big count", "1,234,567 params", "1,234,567 params", "reproduced"],
         ["99_toy", "toy.info", "reported only", "n/a", "n/a", "not_applicable"],
+        ["99_toy", "toy.seeds", "b is faster", "6 x", ">= 3.2269 x [2.02, 5.16]", "partial"],
     ]
     rules = text.split("## Rules and notes\n", 1)[1]
     assert "- `toy.n` (test): measured == 3." in rules
     assert "- `toy.rate` (slide 7): |measured - 0.5| <= 0.01 (partial if <= 0.1). Note: ten percent off" in rules
     assert "- `toy.big` (test): measured >= 1000000." in rules
     assert "- `toy.info` (test): no rule: reported only." in rules
+    assert "wholly above 3: reproduced; wholly above no effect but not above 3: partial;" in rules
+    assert "inconclusive. Per seed: >=4, 3, 2.8." in rules
     assert not (two_runs / "results" / "SCORECARD.md.tmp").exists()
 
 
@@ -114,7 +120,7 @@ def test_scorecard_from_results_only_of_that_profile(toy_root):
     fake_run(toy_root, "02_b", "smoke", [claim("b.x", "reproduced", source_inconsistent=True,
                                                statement="a | pipe", note="line\nbreak")])
     text = report.build("smoke").read_text()
-    assert "from 2 experiment run(s): 3 claims, 2 reproduced, 0 partial, 0 not reproduced, 1 not applicable." in text
+    assert "from 2 experiment run(s): 3 claims, 2 reproduced, 0 partial, 0 inconclusive, 0 not reproduced, 1 not applicable." in text
     assert "- **01_a**: 12 s, seeds [0, 1], TensorFlow 2.21.0, Keras 3.15.1" in text
     rows = table_rows(text)
     assert [r[1] for r in rows[1:]] == ["a.x", "a.y", "b.x"]
