@@ -19,7 +19,7 @@ paper, the claim is neither reproduced nor partial.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
@@ -47,6 +47,7 @@ class SeedEstimate:
     log: bool
     censored: tuple[str, ...]
     level: float = LEVEL
+    left_out: int = 0  # seeds that measured nothing (neither side reached its threshold)
 
     @property
     def n(self) -> int:
@@ -61,7 +62,7 @@ class SeedEstimate:
     def as_record(self) -> dict:
         """The fields a claim stores in results.json."""
         return dict(per_seed=list(self.values), interval=[self.low, self.high], level=self.level, null=self.null,
-                    censored=list(self.censored), n_seeds=self.n)
+                    censored=list(self.censored), n_seeds=self.n, seeds_left_out=self.left_out)
 
 
 def over_seeds(values, null: float = 0.0, log: bool = False, censored=None, level: float = LEVEL) -> SeedEstimate:
@@ -97,19 +98,21 @@ def paired_difference(a, b, scale: float = 1.0) -> SeedEstimate:
     return over_seeds(scale * (a - b))
 
 
-def paired_ratio(a, b, cap: float | None = None) -> SeedEstimate:
+def paired_ratio(a, b, cap: float | None = None) -> SeedEstimate | None:
     """Per-seed `a[i] / b[i]`, for example steps to a threshold. A None entry never got there within
     `cap`: it enters as `cap`, and the ratio is marked as a bound (">=" when only `a` is capped, "<="
-    when only `b` is). A seed where both are capped says nothing about the ratio and is refused."""
+    when only `b` is). A seed where neither got there says nothing about the ratio and is left out
+    (counted in `left_out`); None when no seed is left."""
     if cap is None and any(v is None for v in [*a, *b]):
         raise ValueError("paired_ratio: a value that never reached its threshold needs the step cap")
-    censored = []
-    for x, y in zip(a, b):
-        if x is None and y is None:
-            raise ValueError(f"paired_ratio: both sides reached nothing within {cap} in one seed; no ratio to form")
-        censored.append(">=" if x is None else "<=" if y is None else "")
-    a, b = _paired([cap if x is None else x for x in a], [cap if y is None else y for y in b])
-    return over_seeds(a / b, null=1.0, log=True, censored=censored)
+    if len(a) != len(b):
+        raise ValueError(f"a paired comparison needs one value per seed on both sides, got {len(a)} and {len(b)}")
+    pairs = [(x, y) for x, y in zip(a, b) if not (x is None and y is None)]
+    if not pairs:
+        return None
+    censored = [">=" if x is None else "<=" if y is None else "" for x, y in pairs]
+    top, bottom = _paired([cap if x is None else x for x, _ in pairs], [cap if y is None else y for _, y in pairs])
+    return replace(over_seeds(top / bottom, null=1.0, log=True, censored=censored), left_out=len(a) - len(pairs))
 
 
 def _paired(a, b) -> tuple[np.ndarray, np.ndarray]:

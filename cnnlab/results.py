@@ -259,14 +259,18 @@ class Record:
         if any(c["id"] == id for c in self.claims):
             raise ValueError(f"claim id '{id}' is used twice")
         seeds = measured.as_record() | {"bound": measured.bound} if hasattr(measured, "as_record") else {}
-        if rule is not None and rule.takes_seeds != bool(seeds):
+        if rule is not None and measured is not None and rule.takes_seeds != bool(seeds):
             raise TypeError(f"claim '{id}': rule '{rule.text}' needs "
                             f"{'per-seed values (a SeedEstimate)' if rule.takes_seeds else 'a single number'}")
-        verdict = "not_applicable" if rule is None else rule.decide(measured)
-        rule_text = "no rule: reported only" if rule is None else rule.text
+        if rule is None:
+            verdict, rule_text = "not_applicable", "no rule: reported only"
+        elif measured is None:
+            verdict, rule_text = "not_applicable", f"nothing measured to decide on; the rule would be: {rule.text}"
+        else:
+            verdict, rule_text = rule.decide(measured), rule.text
         if seeds:
             measured = measured.mean
-        elif rule is not None:
+        elif rule is not None and measured is not None:
             measured = float(measured)
             if not math.isfinite(measured):
                 raise ValueError(f"claim '{id}': measured value {measured} is not finite")

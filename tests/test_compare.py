@@ -106,8 +106,9 @@ def test_censored_ratios_are_marked_as_bounds():
     assert est.values == pytest.approx((4.5, 3.75, 5.0))
     mixed = paired_ratio([None, 200], [100, None], cap=450)
     assert mixed.censored == (">=", "<=") and mixed.bound == "?"
-    with pytest.raises(ValueError, match="both sides reached nothing within 450"):
-        paired_ratio([None], [None], cap=450)
+    some = paired_ratio([None, None, 200], [None, 100, 100], cap=450)
+    assert some.values == pytest.approx((4.5, 2.0)) and some.left_out == 1
+    assert paired_ratio([None], [None], cap=450) is None
     with pytest.raises(ValueError, match="needs the step cap"):
         paired_ratio([None], [10])
 
@@ -131,6 +132,13 @@ def test_a_claim_stores_per_seed_values_interval_and_censoring(tmp_path):
     assert claim["measured"] == pytest.approx((4.0 * 3.0 * 2.8) ** (1 / 3))
     assert claim["interval"][0] < claim["measured"] < claim["interval"][1]
     assert claim["verdict"] == "partial"
+
+
+def test_a_claim_with_nothing_measured_is_not_applicable(tmp_path):
+    rec = Record("x", "x", tmp_path)
+    claim = rec.claim("x.none", "s", 6.0, paired_ratio([None], [None], cap=10), "x", above(3.0), source="t")
+    assert claim["verdict"] == "not_applicable" and claim["measured"] is None
+    assert claim["rule"].startswith("nothing measured to decide on; the rule would be: the 95% Student-t")
 
 
 def test_a_seed_rule_refuses_a_single_number_and_vice_versa(tmp_path):
