@@ -182,7 +182,7 @@ def measured_text(claim: dict) -> str:
         text = f"{bound} {text}"
     if "interval" in claim:
         low, high = claim["interval"]
-        span = f"{low:.3g}, {high:.3g}" if math.isfinite(low) and math.isfinite(high) else "needs 2 seeds"
+        span = f"{low:.4g}, {high:.4g}" if math.isfinite(low) and math.isfinite(high) else "needs 2 seeds"
         text += f" [{span}]"
     return text
 
