@@ -72,7 +72,7 @@ def test_scorecard_has_one_row_per_claim(two_runs):
         ["99_toy", "toy.rate", "rate is about a half", "0.5", "0.55", "partial"],
         ["99_toy", "toy.big", "big count", "1,234,567 params", "1,234,567 params", "reproduced"],
         ["99_toy", "toy.info", "reported only", "n/a", "n/a", "not_applicable"],
-        ["99_toy", "toy.seeds", "b is faster", "6 x", ">= 3.2269 x [2.017, 5.162]", "partial"],
+        ["99_toy", "toy.seeds", "b is faster", "6 x", ">= 3.2269 x [2.017, 5.163]", "partial"],
     ]
     rules = text.split("## Rules and notes\n", 1)[1]
     assert "- `toy.n` (test): measured == 3." in rules
