@@ -201,6 +201,8 @@ def findings_markdown(claims: list[dict]) -> str:
     for c in claims:
         expected = "" if c["expected"] is None else f"; the lecture: {fmt(c['expected'], c['unit'])}"
         seeds = f" over {c['n_seeds']} seeds ({per_seed_text(c)})" if "per_seed" in c else ""
+        if c["measured"] is None and c["note"]:
+            seeds = f" ({c['note']})"
         lines.append(f"- {c['statement']}: measured {measured_text(c)}{seeds}{expected}. "
                      f"**{c['verdict'].replace('_', ' ')}** (`{c['id']}`)")
     return "\n".join(lines)
