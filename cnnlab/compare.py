@@ -62,7 +62,7 @@ class SeedEstimate:
     def as_record(self) -> dict:
         """The fields a claim stores in results.json."""
         return dict(per_seed=list(self.values), interval=[self.low, self.high], level=self.level, null=self.null,
-                    censored=list(self.censored), n_seeds=self.n, seeds_left_out=self.left_out)
+                    log=self.log, censored=list(self.censored), n_seeds=self.n, seeds_left_out=self.left_out)
 
 
 def over_seeds(values, null: float = 0.0, log: bool = False, censored=None, level: float = LEVEL) -> SeedEstimate:
@@ -133,25 +133,33 @@ def mean_spread(values) -> tuple[float, float]:
 
 def above(minimum: float, why: str = "") -> Rule:
     """The paper says the quantity lies above its null; reproduced when the interval lies above `minimum`."""
-    return _effect(+1, minimum, why)
+    return _effect(+1, minimum, why, dict(rule="above", bound=minimum))
 
 
 def below(maximum: float, why: str = "") -> Rule:
     """The paper says the quantity lies below its null; reproduced when the interval lies below `maximum`."""
-    return _effect(-1, maximum, why)
+    return _effect(-1, maximum, why, dict(rule="below", bound=maximum))
 
 
 def not_above(margin: float, why: str = "") -> Rule:
     """The paper says the quantity does not exceed its null (beyond `margin`): no harm, no gain."""
-    return _no_effect(+1, margin, why)
+    return _no_effect(+1, margin, why, dict(rule="not_above", bound=margin))
 
 
 def not_below(margin: float, why: str = "") -> Rule:
     """The paper says the quantity does not fall below its null (beyond `margin`)."""
-    return _no_effect(-1, margin, why)
+    return _no_effect(-1, margin, why, dict(rule="not_below", bound=margin))
 
 
-def _effect(sign: int, beyond: float, why: str) -> Rule:
+def decide_again(claim: dict) -> str:
+    """The verdict of a stored comparison claim, decided anew from its per-seed values and its rule."""
+    est = over_seeds(claim["per_seed"], null=claim["null"], log=claim["log"], censored=claim["censored"],
+                     level=claim["level"])
+    spec = claim["decided_by"]
+    return RULES[spec["rule"]](spec["bound"]).decide(est)
+
+
+def _effect(sign: int, beyond: float, why: str, spec: dict) -> Rule:
     side, other = ("above", "below") if sign > 0 else ("below", "above")
     text = (f"{INTERVAL} wholly {side} {_num(beyond)}: reproduced; wholly {side} no effect but not "
             f"{side} {_num(beyond)}: partial; wholly {other} no effect: not reproduced; containing no effect: "
@@ -170,10 +178,10 @@ def _effect(sign: int, beyond: float, why: str) -> Rule:
             return "inconclusive"
         return _not_against_every_seed(verdict, est, lambda v: sign * v < null)
 
-    return Rule(explain(text, why), decide, takes_seeds=True)
+    return Rule(explain(text, why), decide, takes_seeds=True, spec=spec)
 
 
-def _no_effect(sign: int, margin: float, why: str) -> Rule:
+def _no_effect(sign: int, margin: float, why: str, spec: dict) -> Rule:
     side = "above" if sign > 0 else "below"
     text = (f"{INTERVAL} wholly {side} no effect: not reproduced; otherwise, when it stays "
             f"{'below' if sign > 0 else 'above'} {_num(margin)}: reproduced; else inconclusive")
@@ -187,7 +195,10 @@ def _no_effect(sign: int, margin: float, why: str) -> Rule:
             return _not_against_every_seed("reproduced", est, lambda v: sign * v > null)
         return "inconclusive"
 
-    return Rule(explain(text, why), decide, takes_seeds=True)
+    return Rule(explain(text, why), decide, takes_seeds=True, spec=spec)
+
+
+RULES = {"above": above, "below": below, "not_above": not_above, "not_below": not_below}
 
 
 def _not_against_every_seed(verdict: str, est: SeedEstimate, against) -> str:

@@ -66,11 +66,13 @@ def _to_builtin(value):
 @dataclass(frozen=True)
 class Rule:
     """How a verdict follows from the measured value: `text` says it, `decide` applies it. A rule that
-    `takes_seeds` decides on a `cnnlab.compare.SeedEstimate` (per-seed values and their interval)."""
+    `takes_seeds` decides on a `cnnlab.compare.SeedEstimate` (per-seed values and their interval); its
+    `spec` (name and bound) is stored with the claim, so the verdict can be decided again from the record."""
 
     text: str
     decide: Callable
     takes_seeds: bool = False
+    spec: dict | None = None
 
 
 def within(expected: float, tol: float, partial_tol: float | None = None, why: str = "") -> Rule:
@@ -270,6 +272,8 @@ class Record:
             verdict, rule_text = "not_applicable", f"nothing measured to decide on; the rule would be: {rule.text}"
         else:
             verdict, rule_text = rule.decide(measured), rule.text
+            if rule.spec:
+                seeds["decided_by"] = rule.spec
         if seeds:
             measured = measured.mean
         elif rule is not None and measured is not None:

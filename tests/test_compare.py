@@ -149,3 +149,17 @@ def test_a_seed_rule_refuses_a_single_number_and_vice_versa(tmp_path):
         rec.claim("x.a", "s", 1, 2.0, "x", above(1.0), source="t")
     with pytest.raises(TypeError, match="needs a single number"):
         rec.claim("x.b", "s", 1, over_seeds([1.0, 2.0]), "x", at_least(1.0), source="t")
+
+
+def test_a_stored_claim_is_decided_again_from_its_per_seed_values(tmp_path):
+    import json
+
+    from cnnlab.compare import decide_again
+
+    rec = Record("x", "x", tmp_path)
+    rec.claim("x.a", "s", 1, paired_difference([0.85, 0.76, 0.66], [0.9, 0.8, 0.7], scale=100), "pp",
+              not_below(-1.0), source="t")
+    rec.claim("x.b", "s", 6, paired_ratio([None, 300, 280], [100, 100, 100], cap=400), "x", above(3.0), source="t")
+    stored = json.loads((rec.save()).read_text())["claims"]
+    assert [c["decided_by"] for c in stored] == [{"rule": "not_below", "bound": -1.0}, {"rule": "above", "bound": 3.0}]
+    assert [decide_again(c) for c in stored] == [c["verdict"] for c in stored] == ["not_reproduced", "partial"]
