@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -69,23 +70,35 @@ def _idx_path(folder: Path, stem: str) -> Path | None:
 
 
 def fashion_mnist_dir() -> Path | None:
-    """The first folder that holds all four IDX files, or None."""
-    candidates = [Path(os.environ["CNNLAB_DATA"])] if os.environ.get("CNNLAB_DATA") else []
-    candidates += [DEBIAN_DIR, KERAS_CACHE_DIR]
-    for folder in candidates:
+    """The first folder that holds all four IDX files, or None. `$CNNLAB_DATA`, when set, is the only
+    place looked at: a folder named on purpose that lacks the files is an error, never skipped."""
+    explicit = os.environ.get("CNNLAB_DATA")
+    if explicit:
+        missing = [stem for stem in IDX_FILES.values() if _idx_path(Path(explicit), stem) is None]
+        if missing:
+            raise DataError(f"CNNLAB_DATA={explicit} lacks {', '.join(missing)} (.gz or plain): point it at a folder "
+                            "with the four Fashion-MNIST IDX files, or unset it to use Debian's dataset-fashion-mnist")
+        return Path(explicit)
+    for folder in (DEBIAN_DIR, KERAS_CACHE_DIR):
         if all(_idx_path(folder, stem) for stem in IDX_FILES.values()):
             return folder
     return None
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (optionally gzipped) into a uint8 array of its declared shape."""
+def _read_bytes(path: Path) -> bytes:
+    """The content of an IDX file, unzipped when it ends in .gz; a damaged file is a one-line DataError."""
     opener = gzip.open if str(path).endswith(".gz") else open
     try:
         with opener(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError) as err:  # a cut-off or corrupt .gz file
-        raise DataError(f"{path}: cannot be read ({' '.join(str(err).split())})") from None
+            return f.read()
+    except (OSError, EOFError, zlib.error) as err:  # a cut-off or corrupt .gz file
+        raise DataError(f"{path}: cannot be read ({' '.join(str(err).split())}); reinstall dataset-fashion-mnist "
+                        "or point CNNLAB_DATA at an intact copy") from None
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (optionally gzipped) into a uint8 array of its declared shape."""
+    data = _read_bytes(path)
     if len(data) < 4 or data[0:2] != b"\x00\x00" or data[2] != 0x08:
         raise DataError(f"{path}: not an unsigned-byte IDX file")
     ndim = data[3]
@@ -146,10 +159,7 @@ def fingerprint(name: str = "fashion_mnist") -> str:
         raise DataError(MISSING_HELP)
     digest = hashlib.sha256()
     for stem in sorted(IDX_FILES.values()):
-        path = _idx_path(folder, stem)
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rb") as f:
-            digest.update(f.read())
+        digest.update(_read_bytes(_idx_path(folder, stem)))
     return digest.hexdigest()[:16]
 
 

@@ -7,14 +7,13 @@ and Markdown under `results/tables/<experiment>/`, and copies its figures to
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import pandas as pd
 
 from cnnlab import paths
-from cnnlab.results import RESULTS_FILE, VERDICTS, fmt, measured_text, per_seed_text
+from cnnlab.results import RESULTS_FILE, VERDICTS, fmt, load_results, measured_text, per_seed_text
 
 SCORECARD = "SCORECARD.md"
 
@@ -22,7 +21,7 @@ SCORECARD = "SCORECARD.md"
 def collect(profile: str) -> list[dict]:
     """The results.json of every experiment run in `profile`, in experiment order."""
     found = sorted(paths.RUNS.glob(f"*/{profile}/{RESULTS_FILE}"))
-    return [dict(json.loads(p.read_text()), run_dir=p.parent) for p in found]
+    return [dict(record, run_dir=p.parent) for p in found if (record := load_results(p.parent)) is not None]
 
 
 def claims_frame(runs: list[dict]) -> pd.DataFrame:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -315,7 +316,23 @@ class Record:
         return findings_markdown(self.claims)
 
 
+RESULT_KEYS = ("experiment", "profile", "cache_key", "seeds", "versions", "duration_s", "tables", "figures", "claims")
+
+
 def load_results(run_dir: Path) -> dict | None:
-    """The results.json of a run folder, or None when there is none."""
+    """The results.json of a run folder, or None when there is none. A damaged one (cut off, not a
+    record) counts as none, with one warning line naming the file: the next run recomputes it."""
     path = Path(run_dir) / RESULTS_FILE
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        problem = f"not valid JSON ({err})"
+    else:
+        missing = [k for k in RESULT_KEYS if k not in record] if isinstance(record, dict) else list(RESULT_KEYS)
+        if not missing:
+            return record
+        problem = f"lacks {', '.join(missing)}"
+    print(f"cnnlab: warning: {paths.rel(path)} is damaged ({problem}); treated as no result", file=sys.stderr)
+    return None

@@ -166,8 +166,11 @@ def execute(exp: Experiment, params: dict, label: str, estimate_s: float | None,
     logger.addHandler(progress)
     logger.setLevel(logging.INFO)
     logger.propagate = False
-    saved_env = {k: os.environ.get(k) for k in KERNEL_ENV}
-    os.environ.update(KERNEL_ENV)
+    # the kernel imports the cnnlab whose source the cache key hashed, whatever else the environment has installed
+    kernel_env = dict(KERNEL_ENV, PYTHONPATH=os.pathsep.join(
+        [str(paths.PACKAGE.parent)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])))
+    saved_env = {k: os.environ.get(k) for k in kernel_env}
+    os.environ.update(kernel_env)
     try:
         with _stderr_to(target.with_name("kernel.log")):
             papermill.execute_notebook(

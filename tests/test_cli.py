@@ -118,3 +118,20 @@ def test_reproduce_runs_everything_then_reports(toy_root, capsys):
     assert "all 1 experiments in" in out
     assert out.rstrip().endswith("wrote results/SCORECARD.md")
     assert "| 99_toy " in (toy_root / "results" / "SCORECARD.md").read_text()
+
+
+@pytest.mark.parametrize("damage", ['{"experiment": "99_toy", "claims": [{"id"', "{}"])
+def test_a_damaged_results_file_is_recomputed_by_run_and_skipped_by_report(toy_root, capsys, damage):
+    results = toy_root / "results" / "runs" / "99_toy" / "quick" / "results.json"
+    results.parent.mkdir(parents=True)
+    results.write_text(damage)
+    assert main(["report"]) == 1  # nothing intact to report on
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("cnnlab: warning: results/runs/99_toy/quick/results.json is damaged (")
+    assert err[1].startswith("cnnlab: error: no results for profile 'quick'") and len(err) == 2
+    assert main(["run", "99"]) == 0  # no --force needed: a damaged record is no cache hit
+    out, err = capsys.readouterr()
+    assert err.splitlines()[0].endswith("; treated as no result") and "done in" in out
+    assert json.loads(results.read_text())["claims"][0]["id"] == "toy.n"
+    assert main(["report"]) == 0
+    assert capsys.readouterr().err == ""

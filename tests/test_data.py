@@ -109,16 +109,36 @@ def test_cnnlab_data_wins_over_debian_folder(tmp_path, monkeypatch):
     assert str(err.value) == f"{folder}: x_train has shape (2, 28, 28), expected (60000, 28, 28)"
 
 
-def test_empty_cnnlab_data_falls_back_to_debian_folder(tmp_path, monkeypatch):
-    monkeypatch.setenv("CNNLAB_DATA", str(tmp_path))
-    assert data.fashion_mnist_dir() == data.DEBIAN_DIR
-
-
-def test_partial_folder_is_not_used(tmp_path, monkeypatch):
-    folder = write_tiny_fashion_mnist(tmp_path / "partial")
-    (folder / "t10k-labels-idx1-ubyte").unlink()
+@pytest.mark.parametrize("how", ["empty", "partial", "nonexistent"])
+def test_an_explicit_cnnlab_data_without_the_files_is_an_error_not_a_fallback(tmp_path, monkeypatch, how):
+    folder = tmp_path / "data"
+    if how == "partial":
+        write_tiny_fashion_mnist(folder)
+        (folder / "t10k-labels-idx1-ubyte").unlink()
+    elif how == "empty":
+        folder.mkdir()
     monkeypatch.setenv("CNNLAB_DATA", str(folder))
-    assert data.fashion_mnist_dir() == data.DEBIAN_DIR
+    lacks = "t10k-labels-idx1-ubyte" if how == "partial" else ", ".join(data.IDX_FILES.values())
+    message = (f"CNNLAB_DATA={folder} lacks {lacks} (.gz or plain): point it at a folder with the four Fashion-MNIST "
+               "IDX files, or unset it to use Debian's dataset-fashion-mnist")
+    for call in (data.fashion_mnist_dir, data.fingerprint, data.load_fashion_mnist):
+        with pytest.raises(DataError) as err:
+            call()
+        assert str(err.value) == message
+
+
+def test_a_truncated_gz_gets_one_line_from_the_fingerprint_too(tmp_path, monkeypatch):
+    folder = tmp_path / "cut"
+    folder.mkdir()
+    for stem in data.IDX_FILES.values():
+        (folder / f"{stem}.gz").write_bytes((data.DEBIAN_DIR / f"{stem}.gz").read_bytes()[:5000])
+    monkeypatch.setenv("CNNLAB_DATA", str(folder))
+    with pytest.raises(DataError) as err:
+        data.fingerprint()
+    message = str(err.value)
+    assert message.startswith(f"{folder}/t10k-images-idx3-ubyte.gz: cannot be read (")
+    assert message.endswith("reinstall dataset-fashion-mnist or point CNNLAB_DATA at an intact copy")
+    assert "\n" not in message
 
 
 def test_keras_cache_used_after_debian(tmp_path, monkeypatch):

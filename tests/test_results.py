@@ -244,8 +244,23 @@ def test_results_file_is_readable_by_everyone(tmp_path):
 
 def test_load_results(tmp_path):
     assert results.load_results(tmp_path) is None
-    write_json_atomic(tmp_path / "results.json", {"cache_key": "abc"})
-    assert results.load_results(tmp_path) == {"cache_key": "abc"}
+    record = {key: [] for key in results.RESULT_KEYS} | {"cache_key": "abc"}
+    write_json_atomic(tmp_path / "results.json", record)
+    assert results.load_results(tmp_path) == record
+
+
+@pytest.mark.parametrize("content, problem", [
+    ('{"experiment": "01", "cla', "not valid JSON (Unterminated string starting at: line 1 column 22 (char 21))"),
+    ("{}", "lacks " + ", ".join(results.RESULT_KEYS)),
+    ("[1, 2]", "lacks " + ", ".join(results.RESULT_KEYS)),
+    ('{"experiment": "01", "profile": "quick", "cache_key": "k", "seeds": [0], "versions": {}, "duration_s": 1, '
+     '"tables": {}, "figures": []}', "lacks claims"),
+])
+def test_a_damaged_results_file_is_no_result_with_one_warning(tmp_path, capsys, content, problem):
+    (tmp_path / "results.json").write_text(content)
+    assert results.load_results(tmp_path) is None
+    err = capsys.readouterr().err
+    assert err == f"cnnlab: warning: {tmp_path / 'results.json'} is damaged ({problem}); treated as no result\n"
 
 
 def test_bounds_allow_for_floating_point_rounding():

@@ -225,3 +225,14 @@ def test_interrupted_run_leaves_no_results(toy_root, sig):
     assert executed.cells[0].source.startswith("**Interrupted**")
     assert not (folder / RESULTS_FILE).exists()
     assert not (folder / "record.json").exists()
+
+
+def test_the_kernel_imports_the_cnnlab_the_runner_hashed(toy_root, stable_source, tmp_path_factory, monkeypatch):
+    shadow = tmp_path_factory.mktemp("other_checkout")
+    (shadow / "cnnlab").mkdir()
+    (shadow / "cnnlab" / "__init__.py").write_text("raise ImportError('the cnnlab of another checkout')\n")
+    monkeypatch.setenv("PYTHONPATH", str(shadow))  # as an environment installed from elsewhere would put it first
+    write_toy(toy_root, "import cnnlab\nprint('kernel cnnlab', cnnlab.__file__)\n" + TOY_BODY)
+    _, printed = run()
+    assert f"    kernel cnnlab {runner.paths.PACKAGE / '__init__.py'}\n" in printed
+    assert os.environ["PYTHONPATH"] == str(shadow)  # the runner's own environment is left as it was
