@@ -1,8 +1,11 @@
 """Run experiment notebooks with papermill: cache, progress, and results only for finished runs.
 
 A run lives in `results/runs/<experiment>/<profile>/`: the executed notebook, its tables and figures,
-and `results.json`, which is written last and only when every cell succeeded. A run whose cache key
-matches the existing results.json is skipped at once.
+and `results.json`. A new run executes into a fresh `.<profile>.partial-<pid>/` beside it and replaces
+the run folder only once it has finished with a saved record; a failed or interrupted run leaves the
+previous results as they were and its own notebook in `<profile>.failed/`. `.<profile>.lock` (the
+owner's pid) keeps two runs of one experiment and profile apart. A run whose cache key matches the
+existing results.json is skipped at once.
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 
 class RunFailed(RuntimeError):
     """A notebook that raised: the message names the cell's error and the executed notebook's path."""
+
+
+class RunBusy(RunFailed):
+    """The same experiment and profile is being run by another process."""
 
 
 @dataclass(frozen=True)
@@ -179,10 +186,7 @@ def execute(exp: Experiment, params: dict, label: str, estimate_s: float | None,
                 extra_arguments=KERNEL_ARGUMENTS,
             )
     except PapermillExecutionError as err:
-        raise RunFailed(
-            f"{exp.name}: cell {err.exec_count} raised {err.ename}: {err.evalue}; "
-            f"executed notebook kept at {paths.rel(target)}"
-        ) from None
+        raise RunFailed(f"{exp.name}: cell {err.exec_count} raised {err.ename}: {err.evalue}") from None
     except KeyboardInterrupt:
         _mark_interrupted(target)
         raise
@@ -230,20 +234,42 @@ def run(
         print(f"{label} cached: results.json matches (key {key}), skipped", file=out, flush=True)
         return Outcome(exp.name, "cached", folder, 0.0)
     estimate = previous.get("duration_s") if previous else None
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    params["output_dir"] = str(folder)
+    with _locked(folder, f"{exp.name} {profile}"):
+        for stale in folder.parent.glob(f".{profile}.partial-*"):  # left by killed runs (the lock is ours)
+            shutil.rmtree(stale)
+        work = _emptied(folder.with_name(f".{profile}.partial-{os.getpid()}"))
+        params["output_dir"] = str(work)
+        print(f"{label} running {paths.rel(exp.notebook)}", file=out, flush=True)
+        try:
+            results = _execute_and_record(exp, profile, params, key, label, estimate, out)
+        except BaseException as err:
+            failed = folder.with_name(f"{profile}.failed")
+            _replace(work, failed)
+            if isinstance(err, KeyboardInterrupt):
+                print(f"{label} interrupted: no results.json written; the partial notebook is in {paths.rel(failed)}",
+                      file=out, flush=True)
+                raise
+            if isinstance(err, RunFailed):
+                raise RunFailed(f"{err}; executed notebook kept at {paths.rel(failed / (exp.name + '.ipynb'))}; "
+                                f"the previous results are untouched") from None
+            raise
+        _replace(work, folder)
+    print(f"{label} done in {_clock(results['duration_s'])}: {_verdict_counts(results['claims'])}", file=out,
+          flush=True)
+    return Outcome(exp.name, "done", folder, results["duration_s"])
+
+
+def _execute_and_record(exp: Experiment, profile: str, params: dict, key: str, label: str, estimate, out) -> dict:
+    """Run the notebook into params['output_dir'] and write its results.json there; return the results."""
+    work = Path(params["output_dir"])
     started = datetime.now(timezone.utc)
-    print(f"{label} running {paths.rel(exp.notebook)}", file=out, flush=True)
     begin = time.monotonic()
     try:
         notebook = execute(exp, params, label, estimate, out)
-        record_path = folder / RECORD_FILE
+        record_path = work / RECORD_FILE
         if not record_path.exists():
             raise RunFailed(f"{exp.name}: the notebook finished without saving its record (Record.save())")
         record = json.loads(record_path.read_text())
-        duration = time.monotonic() - begin
         results = dict(
             experiment=exp.name,
             profile=profile,
@@ -252,18 +278,79 @@ def run(
             cache_key=key,
             versions=versions(),
             started=started.isoformat(timespec="seconds"),
-            duration_s=round(duration, 1),
-            notebook=str(notebook.relative_to(folder)),
+            duration_s=round(time.monotonic() - begin, 1),
+            notebook=str(notebook.relative_to(work)),
             **{k: v for k, v in record.items() if k != "experiment"},
         )
-        write_json_atomic(folder / RESULTS_FILE, results)
-    except KeyboardInterrupt:
-        print(f"{label} interrupted: no results.json written", file=out, flush=True)
-        raise
+        write_json_atomic(work / RESULTS_FILE, results)
     finally:
-        (folder / RECORD_FILE).unlink(missing_ok=True)
-    print(f"{label} done in {_clock(duration)}: {_verdict_counts(results['claims'])}", file=out, flush=True)
-    return Outcome(exp.name, "done", folder, duration)
+        (work / RECORD_FILE).unlink(missing_ok=True)
+    return results
+
+
+def _emptied(folder: Path) -> Path:
+    """`folder`, created empty (what a killed run left there is removed)."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _replace(source: Path, target: Path) -> None:
+    """Put the finished folder `source` at `target`; an earlier `target` is removed only after."""
+    old = target.with_name(f".{target.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        target.rename(old)
+    source.rename(target)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path, what: str):
+    """Hold `.<profile>.lock` beside the run folder (it names the owner's pid) while running; refuse with
+    RunBusy while a live process holds it, take it over from one that is gone."""
+    lock = folder.with_name(f".{folder.name}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            owner = _lock_owner(lock)
+            if owner is not None and _alive(owner):
+                raise RunBusy(f"{what} is already running in process {owner} ({paths.rel(lock)}): wait for it to "
+                              "finish, or stop it") from None
+            lock.unlink(missing_ok=True)  # left by a process that is gone
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{os.getpid()}\n")
+    # a run killed between the two renames of _replace left its predecessor as .<profile>.old
+    old = folder.with_name(f".{folder.name}.old")
+    if old.exists() and not folder.exists():
+        old.rename(folder)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _lock_owner(lock: Path) -> int | None:
+    try:
+        return int(lock.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid != 0
 
 
 def _verdict_counts(claims: list) -> str:

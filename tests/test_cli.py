@@ -101,7 +101,7 @@ def test_run_with_seed_and_overrides(toy_root, capsys):
 def test_failing_run_exits_1_with_the_cell_error(toy_root, capsys):
     assert main(["run", "99", "-p", "fail=true"]) == 1
     one_error_line(capsys, "99_toy: cell", "raised RuntimeError: asked to fail",
-                   "executed notebook kept at results/runs/99_toy/quick/99_toy.ipynb")
+                   "executed notebook kept at results/runs/99_toy/quick.failed/99_toy.ipynb")
     assert not (toy_root / "results" / "runs" / "99_toy" / "quick" / "results.json").exists()
 
 

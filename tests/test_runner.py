@@ -148,17 +148,20 @@ def test_code_edit_reruns(toy_root, stable_source):
 
 
 def assert_failed_run(root):
-    folder = root / "results" / "runs" / "99_toy" / "quick"
+    runs = root / "results" / "runs" / "99_toy"
+    before = {p.name: p.read_bytes() for p in (runs / "quick").iterdir()} if (runs / "quick").exists() else None
     with pytest.raises(runner.RunFailed) as info:
         run(overrides={"fail": True})
     message = str(info.value)
-    assert "RuntimeError: asked to fail" in message
-    assert "executed notebook kept at results/runs/99_toy/quick/99_toy.ipynb" in message
-    assert "\n" not in message
-    assert sorted(p.name for p in folder.iterdir()) == ["99_toy.ipynb"]
-    executed = nbformat.read(folder / "99_toy.ipynb", as_version=4)
+    assert message == ("99_toy: cell 3 raised RuntimeError: asked to fail; executed notebook kept at "
+                       "results/runs/99_toy/quick.failed/99_toy.ipynb; the previous results are untouched")
+    assert sorted(p.name for p in (runs / "quick.failed").iterdir()) == ["99_toy.ipynb"]
+    executed = nbformat.read(runs / "quick.failed" / "99_toy.ipynb", as_version=4)
     assert executed.metadata.papermill.exception is True
     assert "asked to fail" in json.dumps(executed.cells[-1].outputs)
+    after = {p.name: p.read_bytes() for p in (runs / "quick").iterdir()} if (runs / "quick").exists() else None
+    assert after == before  # byte for byte, or still absent
+    assert sorted(p.name for p in runs.iterdir()) == sorted(["quick.failed"] + (["quick"] if before else []))
 
 
 def test_kernel_native_stderr_goes_to_kernel_log(toy_root, stable_source):
@@ -172,10 +175,12 @@ def test_failing_notebook_raises_and_writes_no_results(toy_root, stable_source):
     assert_failed_run(toy_root)
 
 
-def test_failing_rerun_removes_previous_results(toy_root, stable_source):
+def test_failing_rerun_keeps_the_previous_results(toy_root, stable_source):
     run()
     assert results_of(toy_root)["params"]["fail"] is False
     assert_failed_run(toy_root)
+    assert results_of(toy_root)["params"]["fail"] is False
+    assert run()[0].status == "cached"  # the good run still counts
 
 
 def test_notebook_without_record_save_fails(toy_root, stable_source):
@@ -191,40 +196,107 @@ def test_bad_parameters_run_nothing(toy_root):
     assert not (toy_root / "results").exists()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_run_leaves_no_results(toy_root, sig):
-    env = dict(os.environ, CNNLAB_ROOT=str(toy_root), TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.Popen([sys.executable, "-m", "cnnlab", "run", "99", "-p", "sleep_s=30"], env=env,
+def start_toy_run(root, *args):
+    """`cnnlab run 99 ARGS` in a subprocess; returns it once its sleeping cell is running."""
+    env = dict(os.environ, CNNLAB_ROOT=str(root), TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.Popen([sys.executable, "-m", "cnnlab", "run", "99", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    timer = threading.Timer(60, proc.kill)  # never hang the suite
-    timer.start()
-    try:
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if "toy run" in line:  # the sleep cell is running
-                break
-        assert "    toy run n=3 seed=0\n" in lines, lines
-        folder = toy_root / "results" / "runs" / "99_toy" / "quick"
-        assert (folder / "99_toy.ipynb").exists()
-        start = time.monotonic()
-        proc.send_signal(sig)
-        out, err = proc.communicate(timeout=30)
-        assert time.monotonic() - start < 20  # it stopped, it did not sleep on
-    finally:
-        timer.cancel()
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "toy run" in line:  # the sleep cell is running
+            return proc
+    proc.wait()
+    raise AssertionError(f"the toy run ended early: {lines}")
+
+
+@pytest.fixture
+def reaper():
+    """Subprocesses a test started are killed at its end, whatever happened."""
+    procs = []
+    yield procs
+    for proc in procs:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_leaves_the_previous_results(toy_root, stable_source, reaper, sig):
+    run(force=True)
+    folder = toy_root / "results" / "runs" / "99_toy" / "quick"
+    before = (folder / RESULTS_FILE).read_bytes()
+    proc = start_toy_run(toy_root, "-p", "sleep_s=30", "--force")
+    reaper.append(proc)
+    assert (folder.with_name(f".quick.partial-{proc.pid}") / "99_toy.ipynb").exists()
+    start = time.monotonic()
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - start < 20  # it stopped, it did not sleep on
     assert proc.returncode == 130  # kill (SIGTERM) is handled like Ctrl-C
-    assert "[1/1 99_toy quick] interrupted: no results.json written" in out
-    assert err.rstrip().endswith("cnnlab: interrupted")
-    # the partial notebook stays, marked failed
-    executed = nbformat.read(folder / "99_toy.ipynb", as_version=4)
+    assert ("[1/1 99_toy quick] interrupted: no results.json written; the partial notebook is in "
+            "results/runs/99_toy/quick.failed") in out
+    assert err == "cnnlab: interrupted\n"
+    # the partial notebook stays beside, marked failed; the previous result is untouched
+    executed = nbformat.read(folder.with_name("quick.failed") / "99_toy.ipynb", as_version=4)
     assert executed.metadata.papermill.exception is True
     assert executed.cells[0].source.startswith("**Interrupted**")
-    assert not (folder / RESULTS_FILE).exists()
-    assert not (folder / "record.json").exists()
+    assert not (folder.with_name("quick.failed") / RESULTS_FILE).exists()
+    assert (folder / RESULTS_FILE).read_bytes() == before
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["quick", "quick.failed"]
+
+
+def test_a_second_concurrent_run_is_refused_with_one_line(toy_root, reaper):
+    first = start_toy_run(toy_root, "-p", "sleep_s=30")
+    reaper.append(first)
+    env = dict(os.environ, CNNLAB_ROOT=str(toy_root), TF_CPP_MIN_LOG_LEVEL="2")
+    second = subprocess.run([sys.executable, "-m", "cnnlab", "run", "99"], env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert second.returncode == 1
+    assert second.stderr == (f"cnnlab: error: 99_toy quick is already running in process {first.pid} "
+                             "(results/runs/99_toy/.quick.lock): wait for it to finish, or stop it\n")
+    assert first.poll() is None  # the first run goes on, its folder untouched
+    assert (toy_root / "results" / "runs" / "99_toy" / f".quick.partial-{first.pid}" / "99_toy.ipynb").exists()
+
+
+def test_a_stale_lock_is_taken_over(toy_root, stable_source):
+    lock = toy_root / "results" / "runs" / "99_toy" / ".quick.lock"
+    lock.parent.mkdir(parents=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock.write_text(f"{dead.pid}\n")
+    assert run()[0].status == "done"
+    assert not lock.exists()
+
+
+def test_kill_9_at_any_cell_leaves_the_previous_results_byte_identical(toy_root, reaper):
+    """Fault injection: runs killed with SIGKILL at random moments, from start-up to the last cell; afterwards
+    the previous results.json is byte-identical and the next run recomputes and succeeds."""
+    import random
+
+    run_toy = [sys.executable, "-m", "cnnlab", "run", "99", "--force"]
+    env = dict(os.environ, CNNLAB_ROOT=str(toy_root), TF_CPP_MIN_LOG_LEVEL="2")
+    assert subprocess.run(run_toy, env=env, capture_output=True, timeout=120).returncode == 0
+    folder = toy_root / "results" / "runs" / "99_toy" / "quick"
+    before = (folder / RESULTS_FILE).read_bytes()
+    start = time.monotonic()
+    probe = start_toy_run(toy_root, "--force", "-p", "sleep_s=30")  # how long until the last cell runs
+    reach_last_cell = time.monotonic() - start
+    probe.kill()
+    probe.wait()
+    rng = random.Random(7)
+    for _ in range(4):
+        proc = subprocess.Popen(run_toy + ["-p", "sleep_s=30"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        reaper.append(proc)
+        time.sleep(rng.uniform(0.05, 1.2) * reach_last_cell)  # start-up, kernel launch, a cell, or the last one
+        proc.kill()
+        proc.wait()
+        assert (folder / RESULTS_FILE).read_bytes() == before
+    done = subprocess.run(run_toy, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "done in" in done.stdout
+    assert (folder / RESULTS_FILE).read_bytes() != before  # recomputed: a new start time
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["quick"]  # no lock, no partial folder left
 
 
 def test_the_kernel_imports_the_cnnlab_the_runner_hashed(toy_root, stable_source, tmp_path_factory, monkeypatch):
