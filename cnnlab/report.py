@@ -59,7 +59,7 @@ def scorecard_markdown(runs: list[dict], profile: str) -> str:
     ]
     for run in runs:
         lines.append(
-            f"- **{run['experiment']}**: {run['duration_s']:.0f} s, seeds {run['seeds']}, "
+            f"- **{run['experiment']}**: {run['duration_s']:.0f} s, {_memory(run)}seeds {run['seeds']}, "
             f"TensorFlow {run['versions'].get('tensorflow')}, Keras {run['versions'].get('keras')}"
         )
     lines += ["", _escape(claims[["experiment", "id", "statement", "expected", "measured", "verdict"]])
@@ -69,6 +69,11 @@ def scorecard_markdown(runs: list[dict], profile: str) -> str:
         note = f" Note: {c['note']}" if c["note"] else ""
         lines.append(f"- `{c['id']}` ({c['source']}): {c['rule']}.{seeds}{note}")
     return "\n".join(lines) + "\n"
+
+
+def _memory(run: dict) -> str:
+    """The run's peak resident memory as the scorecard lists it ("" for a record that lacks it)."""
+    return f"peak memory {run['peak_rss_mb'] / 1024:.1f} GiB, " if run.get("peak_rss_mb") else ""
 
 
 def _emptied(folder: Path) -> Path:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import resource
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -211,6 +212,12 @@ def findings_markdown(claims: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB (Linux reports kilobytes, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
+
+
 class Record:
     """What one notebook run measured: metrics, tables, figures and claims."""
 
@@ -296,12 +303,13 @@ class Record:
         claim["note"] = f"{claim['note']}; {text}" if claim["note"] else text
 
     def save(self) -> Path:
-        """Write record.json atomically; the runner turns it into results.json."""
+        """Write record.json atomically, with the peak resident memory of this process so far (the
+        notebook's kernel); the runner turns it into results.json."""
         path = self.output_dir / RECORD_FILE
         write_json_atomic(
             path,
             dict(experiment=self.experiment, seeds=self.seeds, metrics=self.metrics, tables=self.tables,
-                 figures=self.figures, claims=self.claims),
+                 figures=self.figures, claims=self.claims, peak_rss_mb=peak_rss_mb()),
         )
         return path
 

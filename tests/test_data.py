@@ -379,6 +379,15 @@ def test_pipeline_shuffle_reproducible_and_complete():
     assert a[0] != a[1]  # reshuffled each epoch
 
 
+def test_pipeline_gives_the_batches_of_shuffling_the_examples_themselves():
+    import tensorflow as tf
+
+    x = np.random.default_rng(0).random((300, 2, 2, 1)).astype("float32")
+    y = np.arange(300)
+    examples = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(300, seed=5, reshuffle_each_iteration=True)
+    assert epochs_of(data.pipeline(x, y, batch_size=64, shuffle_seed=5), 3) == epochs_of(examples.batch(64), 3)
+
+
 def test_pipeline_without_seed_keeps_order():
     x = np.arange(10, dtype=np.int64)
     epochs = epochs_of(data.pipeline(x, x, batch_size=4))

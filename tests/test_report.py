@@ -63,7 +63,8 @@ def test_scorecard_has_one_row_per_claim(two_runs):
     assert text.startswith("# cnnlab scorecard (quick profile)\n")
     assert ("from 2 experiment run(s): 6 claims, 2 reproduced, 2 partial, 0 inconclusive, 1 not reproduced, "
             "1 not applicable.") in text
-    assert re.search(r"^- \*\*99_toy\*\*: \d+ s, seeds \[0\], TensorFlow 2\.\S+, Keras 3\.\S+$", text, re.M)
+    assert re.search(r"^- \*\*99_toy\*\*: \d+ s, peak memory 0\.\d GiB, seeds \[0\], TensorFlow 2\.\S+, "
+                     r"Keras 3\.\S+$", text, re.M)
     rows = table_rows(text)
     assert rows == [
         ["experiment", "id", "statement", "expected", "measured", "verdict"],

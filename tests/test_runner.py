@@ -55,6 +55,7 @@ def test_run_writes_results_json(toy_root, stable_source):
     assert res["started"].endswith("+00:00") and "T" in res["started"]
     assert 0 < res["duration_s"] < 60
     assert res["metrics"] == {"n_times_rate": 1.0}
+    assert 20 < res["peak_rss_mb"] < 2048  # the kernel's peak resident memory, MiB
     assert res["tables"] == {} and res["figures"] == []
     assert res["notebook"] == "99_toy.ipynb"
     [claim] = res["claims"]
