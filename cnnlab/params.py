@@ -1,15 +1,24 @@
 """Parameter files: load `params/NN_name.yaml`, check it against the notebook, resolve a profile.
 
-Each notebook's cell tagged `parameters` declares every knob with a default; the YAML file holds
-the profiles `smoke`, `quick` and `full` as overrides of those defaults. Everything is checked
-before anything runs: an unknown key, a wrong type, an unknown profile or experiment raises
-`ParamError` with one line naming the file, the key and what is allowed.
+Each notebook's cell tagged `parameters` declares every knob with a type, a default and a one-line
+help comment, which may end in the values it allows:
+
+    n_seeds: int = 3  # paired seeds per comparison [at least 1]
+    thresholds: list[float] = [0.25, 0.1]  # training-error thresholds [above 0, below 1, non-empty]
+
+(bounds apply to a number, or to every number in a list; no "=" in the comment, which papermill's
+`--help-notebook` would not parse). The YAML file holds the profiles `smoke`,
+`quick` and `full` as overrides of those defaults. Everything is checked before anything runs: an
+unknown key, a wrong type or element type, a value out of bounds, an unknown profile or experiment
+raises `ParamError` with one line naming the file, the key, the value and what is allowed.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import operator
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,41 +49,152 @@ class Experiment:
     datasets: tuple[str, ...]
     profiles: dict = field(repr=False)
     defaults: dict = field(repr=False)
+    specs: dict = field(repr=False)
 
     @property
     def number(self) -> str:
         return self.name.split("_", 1)[0]
 
 
-def notebook_defaults(notebook: Path) -> dict:
-    """The defaults of the notebook's `parameters` cell, as Python literals."""
+BOUNDS = {"at least": operator.ge, "above": operator.gt, "at most": operator.le, "below": operator.lt}
+SCALARS = {"int": int, "float": float, "str": str, "bool": bool}
+CONSTRAINTS = re.compile(r"\s*\[([^\[\]]*)\]\s*$")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What one parameter accepts: a type (`int`, `list[float]`, ...), bounds on its numbers, whether a
+    list may be empty, and the help line."""
+
+    type: str
+    bounds: tuple = ()  # (operator text, number) pairs
+    non_empty: bool = False
+    help: str = ""
+
+    def describe(self) -> str:
+        """What is allowed, as a person reads it: "list[float], each above 0 and below 1, non-empty"."""
+        parts = [self.type]
+        if self.bounds:
+            each = "each " if self.type.startswith("list") else ""
+            parts.append(each + " and ".join(f"{op} {_num(bound)}" for op, bound in self.bounds))
+        if self.non_empty:
+            parts.append("non-empty")
+        return ", ".join(parts)
+
+    def accepts(self, value) -> bool:
+        if not _of_type(value, self.type):
+            return False
+        if self.non_empty and not value:
+            return False
+        return all(BOUNDS[op](number, bound) for number in _numbers(value) for op, bound in self.bounds)
+
+    def convert(self, value):
+        """An accepted value with ints where floats are declared turned into floats."""
+        return _to_float(value, self.type)
+
+
+def _of_type(value, type_text: str) -> bool:
+    if type_text.startswith("list[") and type_text.endswith("]"):
+        return isinstance(value, list) and all(_of_type(v, type_text[5:-1]) for v in value)
+    if type_text not in SCALARS:  # an unannotated parameter: the default's container type, or anything for None
+        return type_text == "NoneType" or type(value).__name__ == type_text
+    expected = SCALARS[type_text]
+    if isinstance(value, bool) or expected is bool:
+        return isinstance(value, bool) and expected is bool
+    return isinstance(value, (int, float)) if expected is float else isinstance(value, expected)
+
+
+def _to_float(value, type_text: str):
+    if type_text.startswith("list["):
+        return [_to_float(v, type_text[5:-1]) for v in value]
+    return float(value) if type_text == "float" else value
+
+
+def _numbers(value):
+    if isinstance(value, list):
+        for v in value:
+            yield from _numbers(v)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield value
+
+
+def _num(value) -> str:
+    return f"{value:g}"
+
+
+def _type_text(node: ast.expr | None, default) -> str:
+    """`int`, `list[float]`, ... from an annotation, or from the default when there is none."""
+    if node is None:
+        return type(default).__name__
+    text = ast.unparse(node).replace(" ", "")
+    inner = text
+    while inner.startswith("list[") and inner.endswith("]"):
+        inner = inner[5:-1]
+    if inner not in SCALARS:
+        raise ValueError(f"unsupported type '{text}' (allowed: int, float, str, bool, list[...] of them)")
+    return text
+
+
+def _spec_from(node: ast.Assign | ast.AnnAssign, default, comment: str) -> Spec:
+    """The spec of one parameter: its annotation and the `[...]` at the end of its comment."""
+    type_text = _type_text(node.annotation if isinstance(node, ast.AnnAssign) else None, default)
+    bounds, non_empty = [], False
+    found = CONSTRAINTS.search(comment)
+    if found:
+        comment = comment[: found.start()]
+        for token in (t.strip() for t in found.group(1).split(",")):
+            if token == "non-empty":
+                non_empty = True
+                continue
+            op, _, number = token.rpartition(" ")
+            try:
+                bounds.append((op, float(number)))
+            except ValueError:
+                op = None
+            if op not in BOUNDS:
+                raise ValueError(f"unknown constraint '{token}' (allowed: at least N, above N, at most N, below N, "
+                                 "non-empty)")
+    return Spec(type_text, tuple(bounds), non_empty, comment.strip())
+
+
+def notebook_parameters(notebook: Path) -> tuple[dict, dict]:
+    """The defaults of the notebook's `parameters` cell (Python literals) and each parameter's Spec."""
     nb = nbformat.read(notebook, as_version=4)
     cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    where = paths.rel(notebook)
     if len(cells) != 1:
-        raise ParamError(f"{paths.rel(notebook)}: needs exactly one cell tagged 'parameters', found {len(cells)}")
+        raise ParamError(f"{where}: needs exactly one cell tagged 'parameters', found {len(cells)}")
+    source = cells[0].source
     try:
-        body = ast.parse(cells[0].source).body
+        body = ast.parse(source).body
     except SyntaxError as err:
-        raise ParamError(
-            f"{paths.rel(notebook)}: the parameters cell is not valid Python (line {err.lineno}: {err.msg})"
-        ) from None
-    defaults = {}
+        raise ParamError(f"{where}: the parameters cell is not valid Python (line {err.lineno}: {err.msg})") from None
+    lines = source.splitlines()
+    defaults, specs = {}, {}
     for node in body:
         if not (isinstance(node, (ast.Assign, ast.AnnAssign))):
-            raise ParamError(f"{paths.rel(notebook)}: the parameters cell may only assign literals (line {node.lineno})")
+            raise ParamError(f"{where}: the parameters cell may only assign literals (line {node.lineno})")
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         if len(targets) != 1 or not isinstance(targets[0], ast.Name):
-            raise ParamError(f"{paths.rel(notebook)}: assign one name per line in the parameters cell (line {node.lineno})")
+            raise ParamError(f"{where}: assign one name per line in the parameters cell (line {node.lineno})")
+        name = targets[0].id
         try:
-            defaults[targets[0].id] = ast.literal_eval(node.value)
+            defaults[name] = ast.literal_eval(node.value)
         except ValueError:
-            raise ParamError(
-                f"{paths.rel(notebook)}: parameter '{targets[0].id}' must have a literal default"
-            ) from None
+            raise ParamError(f"{where}: parameter '{name}' must have a literal default") from None
+        line = lines[node.end_lineno - 1]
+        comment = line[node.end_col_offset:].strip().removeprefix("#")
+        try:
+            specs[name] = _spec_from(node, defaults[name], comment)
+        except ValueError as err:
+            raise ParamError(f"{where}: parameter '{name}': {err}") from None
+        if not specs[name].accepts(defaults[name]):
+            raise ParamError(f"{where}: parameter '{name}': the default {json.dumps(defaults[name])} is not "
+                             f"{specs[name].describe()}")
     missing = sorted(set(RUNNER_KEYS) - set(defaults))
     if missing:
-        raise ParamError(f"{paths.rel(notebook)}: the parameters cell lacks {', '.join(missing)}")
-    return defaults
+        raise ParamError(f"{where}: the parameters cell lacks {', '.join(missing)}")
+    return defaults, specs
 
 
 def load(params_file: Path) -> Experiment:
@@ -103,12 +223,12 @@ def load(params_file: Path) -> Experiment:
     profiles = spec.get("profiles") or {}
     if not isinstance(profiles, dict) or set(profiles) != set(PROFILES):
         raise ParamError(f"{where}: profiles must be exactly {', '.join(PROFILES)}")
-    defaults = notebook_defaults(notebook)
+    defaults, specs = notebook_parameters(notebook)
     for profile, values in profiles.items():
         if not isinstance(values, dict | None):
             raise ParamError(f"{where}: profile '{profile}' must be a mapping of parameters")
         for key, value in (values or {}).items():
-            check_value(defaults, key, value, f"{where}: profile '{profile}'")
+            check_value(specs, key, value, f"{where}: profile '{profile}'")
     return Experiment(
         name=name,
         title=str(spec.get("title", name)),
@@ -117,6 +237,7 @@ def load(params_file: Path) -> Experiment:
         datasets=datasets,
         profiles={p: dict(v or {}) for p, v in profiles.items()},
         defaults=defaults,
+        specs=specs,
     )
 
 
@@ -135,27 +256,18 @@ def find(name: str) -> Experiment:
     return load(matches[0])
 
 
-def check_value(defaults: dict, key: str, value, where: str):
-    """`value` converted to the type of the notebook default of `key`; ParamError if it does not fit."""
-    if key not in defaults:
-        raise ParamError(f"{where}: unknown key '{key}' (allowed: {', '.join(sorted(defaults))})")
-    expected = RUNNER_KEYS.get(key) or type(defaults[key])
-    if defaults[key] is None and key not in RUNNER_KEYS:
-        return value
-    if not _fits(value, expected):
-        raise ParamError(
-            f"{where}: key '{key}' must be {expected.__name__}, got {json.dumps(value, default=str)} "
-            f"({type(value).__name__})"
-        )
-    return float(value) if expected is float else value
-
-
-def _fits(value, expected: type) -> bool:
-    if isinstance(value, bool) or expected is bool:
-        return isinstance(value, bool) and expected is bool
-    if expected is float:
-        return isinstance(value, (int, float))
-    return isinstance(value, expected)
+def check_value(specs: dict, key: str, value, where: str):
+    """`value` as the notebook declares `key` (ints turned into floats where floats are declared);
+    ParamError naming the key, the value and what is allowed if it does not fit."""
+    if key not in specs:
+        raise ParamError(f"{where}: unknown key '{key}' (allowed: {', '.join(sorted(specs))})")
+    spec = specs[key]
+    if key in RUNNER_KEYS and spec.type != RUNNER_KEYS[key].__name__:  # the runner's type, whatever was declared
+        spec = Spec(RUNNER_KEYS[key].__name__)
+    if not spec.accepts(value):
+        raise ParamError(f"{where}: key '{key}' must be {spec.describe()}, got {json.dumps(value, default=str)} "
+                         f"({type(value).__name__})")
+    return spec.convert(value)
 
 
 def parse_override(text: str) -> tuple[str, object]:
@@ -181,11 +293,11 @@ def resolve(exp: Experiment, profile: str, overrides: dict | None = None, seed: 
         raise ParamError(f"{paths.rel(exp.params_file)}: unknown profile '{profile}' (allowed: {', '.join(PROFILES)})")
     values = dict(exp.defaults)
     for key, value in exp.profiles[profile].items():
-        values[key] = check_value(exp.defaults, key, value, f"{paths.rel(exp.params_file)}: profile '{profile}'")
+        values[key] = check_value(exp.specs, key, value, f"{paths.rel(exp.params_file)}: profile '{profile}'")
     for key, value in (overrides or {}).items():
-        values[key] = check_value(exp.defaults, key, value, f"{paths.rel(exp.params_file)}: -p")
+        values[key] = check_value(exp.specs, key, value, f"{paths.rel(exp.params_file)}: -p")
     if seed is not None:
-        values["seed"] = check_value(exp.defaults, "seed", seed, f"{paths.rel(exp.params_file)}: --seed")
+        values["seed"] = check_value(exp.specs, "seed", seed, f"{paths.rel(exp.params_file)}: --seed")
     values["profile"] = profile
     return values
 

@@ -24,6 +24,42 @@ def test_notebook_is_stored_clean_with_header_and_parameters(notebook):
     assert (paths.PARAMS / f"{notebook.stem}.yaml").exists()
 
 
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_papermill_documents_every_parameter_with_a_type_and_a_help_line(notebook):
+    import papermill
+
+    documented = papermill.inspect_notebook(str(notebook))
+    assert list(documented) == list(params.notebook_parameters(notebook)[0])
+    for name, parameter in documented.items():
+        assert parameter["inferred_type_name"] != "None" and parameter["help"], name
+
+
+@pytest.mark.parametrize(
+    "experiment, override, message",
+    [
+        ("02", "n_seeds=0", "params/02_init_variance.yaml: -p: key 'n_seeds' must be int, at least 1, got 0 (int)"),
+        ("01", 'grid_widths=["a", 3]', "params/01_architecture_arithmetic.yaml: -p: key 'grid_widths' must be "
+                                       'list[int], each at least 1, non-empty, got ["a", 3] (list)'),
+        ("01", "grid_widths=[]", "params/01_architecture_arithmetic.yaml: -p: key 'grid_widths' must be list[int], "
+                                 "each at least 1, non-empty, got [] (list)"),
+        ("02", "train_epochs=0", "params/02_init_variance.yaml: -p: key 'train_epochs' must be int, at least 1, got 0"),
+        ("02", "train_epochs=-1", "key 'train_epochs' must be int, at least 1, got -1 (int)"),
+        ("03", "max_steps=-5", "params/03_nonlinearities.yaml: -p: key 'max_steps' must be int, at least 1, got -5"),
+        ("03", "thresholds=[0.25, 25]", "key 'thresholds' must be list[float], each above 0 and below 1, non-empty"),
+        ("04", "margin_pp=0", "key 'margin_pp' must be float, above 0, got 0 (int)"),
+    ],
+)
+def test_nonsensical_values_are_refused_before_any_kernel_starts(experiment, override, message, tmp_path,
+                                                                  monkeypatch, capsys):
+    from cnnlab.__main__ import main
+
+    monkeypatch.setattr(paths, "RUNS", tmp_path / "runs")
+    assert main(["run", experiment, "--profile", "smoke", "-p", override]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cnnlab: error: ") and err.count("\n") == 1 and message in err
+    assert not (tmp_path / "runs").exists()
+
+
 def test_every_params_file_has_its_notebook():
     assert [e.name for e in params.discover()] == [p.stem for p in NOTEBOOKS]
 

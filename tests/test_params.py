@@ -36,7 +36,7 @@ def load_toy():
 
 
 def test_notebook_defaults_are_read_from_the_parameters_cell(toy_root):
-    assert params.notebook_defaults(toy_root / "notebooks" / "99_toy.ipynb") == TOY_DEFAULTS
+    assert params.notebook_parameters(toy_root / "notebooks" / "99_toy.ipynb")[0] == TOY_DEFAULTS
     exp = load_toy()
     assert exp.name == "99_toy" and exp.number == "99" and exp.title == "Toy experiment"
     assert exp.defaults == TOY_DEFAULTS
@@ -290,3 +290,77 @@ def test_parse_override_reads_yaml(text, expected):
 @pytest.mark.parametrize("text", ["n", "=3", " =3"])
 def test_parse_override_without_key_or_equals(text):
     raises_one_line(lambda: params.parse_override(text), f"-p {text}", "expected key=value")
+
+
+# -- declared types and bounds -------------------------------------------------------------------------------------
+
+SPECIFIED = """profile: str = "quick"  # set by the runner
+seed: int = 0  # first seed [at least 0]
+output_dir: str = ""  # run folder
+n_seeds: int = 3  # paired seeds [at least 1]
+widths: list[int] = [7, 8]  # grid widths [at least 1, non-empty]
+thresholds: list[float] = [0.25, 0.1]  # error thresholds [above 0, below 1, non-empty]
+stages: list[list[int]] = [[16], [32]]  # widths per stage [at least 1]
+rate: float = 0.5  # a rate [above 0, at most 1]
+name: str = "relu"  # no bounds
+"""
+
+
+def use_specified(root, source=SPECIFIED, profiles="smoke: {}\n  quick: {}\n  full: {}"):
+    write_toy(root, yaml_text=f"title: Toy\ndatasets: []\nprofiles:\n  {profiles}\n")
+    set_parameters_cell(root, source)
+
+
+def test_specs_are_read_from_annotations_and_comments(toy_root):
+    use_specified(toy_root)
+    specs = load_toy().specs
+    assert specs["n_seeds"] == params.Spec("int", (("at least", 1.0),), False, "paired seeds")
+    assert specs["thresholds"].describe() == "list[float], each above 0 and below 1, non-empty"
+    assert specs["stages"].describe() == "list[list[int]], each at least 1"
+    assert specs["name"] == params.Spec("str", (), False, "no bounds")
+    resolved = params.resolve(load_toy(), "quick", {"thresholds": [0.5], "rate": 1})
+    assert resolved["thresholds"] == [0.5] and resolved["rate"] == 1.0 and isinstance(resolved["rate"], float)
+
+
+@pytest.mark.parametrize(
+    "key, value, allowed, shown",
+    [
+        ("n_seeds", 0, "int, at least 1", "0 (int)"),
+        ("n_seeds", -1, "int, at least 1", "-1 (int)"),
+        ("widths", ["a", 3], "list[int], each at least 1, non-empty", '["a", 3] (list)'),
+        ("widths", [], "list[int], each at least 1, non-empty", "[] (list)"),
+        ("widths", [7, 0], "list[int], each at least 1, non-empty", "[7, 0] (list)"),
+        ("thresholds", [0.5, 1.5], "list[float], each above 0 and below 1, non-empty", "[0.5, 1.5] (list)"),
+        ("thresholds", 0.5, "list[float], each above 0 and below 1, non-empty", "0.5 (float)"),
+        ("stages", [[16], ["x"]], "list[list[int]], each at least 1", '[[16], ["x"]] (list)'),
+        ("rate", 0, "float, above 0 and at most 1", "0 (int)"),
+        ("seed", -5, None, None),
+    ],
+)
+def test_values_out_of_bounds_or_of_the_wrong_element_type_are_refused(toy_root, key, value, allowed, shown):
+    use_specified(toy_root)
+    if shown is None:  # the seed's bound is the notebook's too
+        raises_one_line(lambda: params.resolve(load_toy(), "quick", seed=value),
+                        "--seed: key 'seed' must be int, at least 0")
+        return
+    message = raises_one_line(lambda: params.resolve(load_toy(), "quick", {key: value}))
+    assert message == f"params/99_toy.yaml: -p: key '{key}' must be {allowed}, got {shown}"
+
+
+def test_a_profile_out_of_bounds_is_refused_when_the_file_is_read(toy_root):
+    use_specified(toy_root, profiles="smoke: {n_seeds: 0}\n  quick: {}\n  full: {}")
+    raises_one_line(load_toy, "params/99_toy.yaml: profile 'smoke': key 'n_seeds' must be int, at least 1, got 0")
+
+
+@pytest.mark.parametrize(
+    "line, parts",
+    [
+        ("n_seeds: int = 0  # paired seeds [at least 1]", ["parameter 'n_seeds': the default 0 is not int, at least 1"]),
+        ("n_seeds: int = 3  # paired seeds [more than 1]", ["parameter 'n_seeds': unknown constraint 'more than 1'",
+                                                            "allowed: at least N, above N"]),
+        ("n_seeds: tuple = 3  # x", ["parameter 'n_seeds': unsupported type 'tuple'"]),
+    ],
+)
+def test_a_notebook_whose_declarations_do_not_hold_is_refused(toy_root, line, parts):
+    use_specified(toy_root, SPECIFIED.replace("n_seeds: int = 3  # paired seeds [at least 1]", line))
+    raises_one_line(load_toy, "notebooks/99_toy.ipynb: ", *parts)
