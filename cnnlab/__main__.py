@@ -1,4 +1,4 @@
-"""The `cnnlab` command line: list, run, reproduce, report."""
+"""The `cnnlab` command line: list, show, run, reproduce, report."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cnnlab", description="Reproduce the classic results of CNN lectures.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="list the experiments and their profiles")
+    show = commands.add_parser("show", help="show an experiment's parameters and each profile's values")
+    show.add_argument("experiment", help="name or number, e.g. 01 or 01_architecture_arithmetic")
     run = commands.add_parser("run", help="run one experiment")
     run.add_argument("experiment", help="name or number, e.g. 01 or 01_architecture_arithmetic")
     run.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)} (default quick)")
@@ -34,6 +36,23 @@ def _parser() -> argparse.ArgumentParser:
 def _list() -> None:
     for exp in params.discover():
         print(f"{exp.name:32s} {exp.title}  [{', '.join(exp.profiles)}]")
+
+
+def _show(args) -> None:
+    exp = params.find(args.experiment)
+    resolved = {p: params.resolve(exp, p) for p in PROFILES}
+    print(f"{exp.name}: {exp.title}")
+    print(f"notebook {paths.rel(exp.notebook)}, profiles in {paths.rel(exp.params_file)}")
+    for name, spec in exp.specs.items():
+        if name in params.RUNNER_KEYS:
+            continue
+        print(f"\n{name}: {spec.describe()}")
+        if spec.help:
+            print(f"    {spec.help}")
+        for profile in PROFILES:
+            value = resolved[profile][name]
+            mark = "" if value == exp.defaults[name] else "  (from the params file)"
+            print(f"    {profile:6s} {value!r}{mark}")
 
 
 def _run(args) -> None:
@@ -76,7 +95,8 @@ def main(argv=None) -> int:
 
     previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` cleans up like Ctrl-C
     try:
-        {"list": lambda a: _list(), "run": _run, "reproduce": _reproduce, "report": _report}[args.command](args)
+        commands = {"list": lambda a: _list(), "show": _show, "run": _run, "reproduce": _reproduce, "report": _report}
+        commands[args.command](args)
     except (ParamError, DataError, RunFailed, FileNotFoundError) as err:
         print(f"cnnlab: error: {err}", file=sys.stderr)
         return 2 if isinstance(err, ParamError) else 1
