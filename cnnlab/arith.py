@@ -18,6 +18,7 @@ Conventions of `layer_table`:
   from `count_params()`.
 """
 
+import gc
 import math
 import operator
 
@@ -32,6 +33,26 @@ _SEPARABLE = (keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
 _TRANSPOSE = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
               keras.layers.Conv3DTranspose)
 _VIEWS = (keras.layers.Flatten, keras.layers.Reshape)
+
+
+def measure(build, *measures):
+    """Build a model with `build()`, apply each of `measures` to it (counts, shapes, a `layer_table`),
+    and release it before returning the results (a tuple, or the single result).
+
+    Full-size nets hold hundreds of MB of weights: the model is built with bfloat16 weights (half the
+    memory; no count or shape depends on the dtype, and `layer_table` states its bytes per value) and
+    released at once, so a notebook measures them one at a time instead of keeping them."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("bfloat16")
+    try:
+        model = build()
+        results = tuple(m(model) for m in measures)
+    finally:
+        keras.config.set_dtype_policy(previous)
+        model = None
+        keras.backend.clear_session()
+        gc.collect()
+    return results[0] if len(results) == 1 else results
 
 
 def _int(name, value, minimum):

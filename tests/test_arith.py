@@ -304,3 +304,18 @@ def test_vgg16_activation_total_is_the_sum_of_cs231n_rows(vgg16):
     pools = 112 * 112 * 64 + 56 * 56 * 128 + 28 * 28 * 256 + 14 * 14 * 512 + 7 * 7 * 512
     expected = 224 * 224 * 3 + convs + pools + 4096 + 4096 + 1000  # Flatten is a view: 0
     assert totals(t)["activations"] == expected == 15_237_608
+
+
+def test_measure_builds_releases_and_restores_the_dtype_policy():
+    def build():
+        inputs = keras.Input((8, 8, 3))
+        return keras.Model(inputs, keras.layers.Dense(4)(keras.layers.Conv2D(5, 3)(inputs)))
+
+    reference = build().count_params()
+    count, dtype = arith.measure(build, lambda m: m.count_params(), lambda m: m.layers[-1].dtype)
+    assert (count, dtype) == (reference, "bfloat16") == (3 * 3 * 3 * 5 + 5 + 5 * 4 + 4, "bfloat16")
+    assert arith.measure(build, arith.layer_table).params.sum() == reference
+    assert keras.config.dtype_policy().name == "float32"
+    with pytest.raises(ZeroDivisionError):
+        arith.measure(build, lambda m: 1 / 0)
+    assert keras.config.dtype_policy().name == "float32"
