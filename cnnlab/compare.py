@@ -128,6 +128,23 @@ def mean_spread(values) -> tuple[float, float]:
     return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
 
+def summarise(runs, by, columns, first=()):
+    """One row per group of `runs` (a DataFrame of per-seed rows) in order of appearance: the group's
+    keys, the first value of each of `first` (the same in every seed), and for each of `columns` its
+    mean over seeds and `<column>_sd`, the sample standard deviation."""
+    import pandas as pd
+
+    by = [by] if isinstance(by, str) else list(by)
+    rows = []
+    for key, group in runs.groupby(by, sort=False):
+        row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
+        row.update({column: group[column].iloc[0] for column in first})
+        for column in columns:
+            row[column], row[f"{column}_sd"] = mean_spread(group[column])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 # --- rules ------------------------------------------------------------------------------------------
 
 

@@ -198,6 +198,14 @@ def per_seed_text(claim: dict) -> str:
     return ", ".join(f"{c}{v:.4g}" for v, c in zip(claim["per_seed"], claim["censored"]))
 
 
+def verdict_counts(claims: list[dict]) -> str:
+    """"3 inconclusive, 1 reproduced": how many claims got each verdict."""
+    counts = {}
+    for claim in claims:
+        counts[claim["verdict"]] = counts.get(claim["verdict"], 0) + 1
+    return ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items())) or "no claims"
+
+
 def findings_markdown(claims: list[dict]) -> str:
     """The results paragraph of a notebook, rendered from its recorded claims: each claim's statement,
     what was measured, over how many seeds, and the verdict the rule gave."""
@@ -322,6 +330,14 @@ class Record:
     def findings(self) -> str:
         """The results paragraph (Markdown) rendered from the claims recorded so far."""
         return findings_markdown(self.claims)
+
+    def finish(self) -> Path:
+        """A notebook's closing call: show the results paragraph and the verdict counts, then save."""
+        from IPython.display import Markdown, display
+
+        display(Markdown(self.findings()))
+        print(verdict_counts(self.claims))
+        return self.save()
 
 
 RESULT_KEYS = ("experiment", "profile", "cache_key", "seeds", "versions", "duration_s", "tables", "figures", "claims")

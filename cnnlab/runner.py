@@ -28,7 +28,7 @@ import nbformat
 
 from cnnlab import data, paths
 from cnnlab.params import Experiment, resolve
-from cnnlab.results import RECORD_FILE, RESULTS_FILE, load_results, write_json_atomic
+from cnnlab.results import RECORD_FILE, RESULTS_FILE, load_results, verdict_counts, write_json_atomic
 
 KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
 # The kernel's own log (transport warnings, shutdown notices) is noise here; cell errors still surface.
@@ -254,7 +254,7 @@ def run(
                                 f"the previous results are untouched") from None
             raise
         _replace(work, folder)
-    print(f"{label} done in {_clock(results['duration_s'])}: {_verdict_counts(results['claims'])}", file=out,
+    print(f"{label} done in {_clock(results['duration_s'])}: {verdict_counts(results['claims'])}", file=out,
           flush=True)
     return Outcome(exp.name, "done", folder, results["duration_s"])
 
@@ -351,10 +351,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return pid != 0
-
-
-def _verdict_counts(claims: list) -> str:
-    counts = {}
-    for claim in claims:
-        counts[claim["verdict"]] = counts.get(claim["verdict"], 0) + 1
-    return ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items())) or "no claims"

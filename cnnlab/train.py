@@ -1,5 +1,6 @@
-"""Seeded, deterministic training: by epochs (`fit`) or by SGD steps with the error on a fixed
-subset measured every few steps (`fit_steps`), stopping a run whose loss diverges."""
+"""Seeded, deterministic training: by epochs (`fit`, and `run_seeds` for a set of configurations over
+paired seeds) or by SGD steps with the error on a fixed subset measured every few steps (`fit_steps`),
+stopping a run whose loss diverges."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 
 import keras
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 
 from cnnlab.data import pipeline
@@ -76,6 +78,35 @@ def fit(model, data, epochs: int, batch_size: int = 128, seed: int = 0, verbose:
         callbacks=[stop, timer, *callbacks],
     )
     return dict(history.history, epoch_s=timer.seconds, diverged_at_step=stop.diverged_at_step)
+
+
+def run_seeds(builds: dict, seeds, data, epochs: int, compile, measures: dict, batch_size: int = 128,
+              keys=("config",), describe=None) -> tuple[pd.DataFrame, dict]:
+    """Train every configuration of `builds` (key -> model builder) from each seed, paired: one seed
+    builds, initialises and feeds every configuration alike. `compile(model)` compiles a fresh model;
+    `measures` maps a column name to (x, y), whose top-1 accuracy is measured after training.
+
+    Returns one row per run (the key split into `keys`, seed, params, the measures, `describe(model)`'s
+    columns, seconds per epoch after the first, diverged_at_step) in key then seed order, and each run's
+    Keras history by (key, seed). One line is printed per run."""
+    rows, histories = [], {}
+    for key, build in builds.items():
+        for seed in seeds:
+            seed_everything(seed)
+            model = build()
+            compile(model)
+            history = fit(model, data, epochs, batch_size, seed, verbose=0)
+            row = dict(zip(keys, key if isinstance(key, tuple) else (key,)), seed=seed, params=model.count_params())
+            row.update(describe(model) if describe else {})
+            row.update({name: accuracy(model, x, y) for name, (x, y) in measures.items()})
+            row.update(s_per_epoch=float(np.median(history["epoch_s"][1:] or history["epoch_s"])),
+                       diverged_at_step=history["diverged_at_step"])
+            rows.append(row)
+            histories[(key, seed)] = history
+            label = " ".join(str(row[k]) for k in keys)
+            measured = ", ".join(f"{name} {row[name]:.4f}" for name in measures)
+            print(f"{label} seed {seed}: {row['params']:,} params, {measured}, {row['s_per_epoch']:.1f} s/epoch")
+    return pd.DataFrame(rows), histories
 
 
 def accuracy(model, x, y, batch_size: int = 1000) -> float:

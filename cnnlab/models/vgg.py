@@ -22,6 +22,10 @@ CONFIGS = {
     "B-5x5": ((5,), (5,), (5,), (5,), (5,)),
 }
 WIDTHS = (64, 128, 256, 512, 512)
+# What the paper reports for the configurations, beside them: Table 2's parameters in millions and
+# Table 3's ImageNet top-1 error (single scale, S=256) in percent.
+PAPER_PARAMS_M = {"A": 133, "A-LRN": 133, "B": 133, "C": 134, "D": 138, "E": 144}
+PAPER_TOP1_ERROR = {"A": 29.6, "A-LRN": 29.7, "B": 28.7, "C": 28.1, "D": 27.0, "E": 27.3}
 
 
 def weight_layers(config):
