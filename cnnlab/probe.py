@@ -47,6 +47,16 @@ def propagation(model, x, y) -> pd.DataFrame:
     return frame
 
 
+def propagation_over_seeds(build, seeds, x, y) -> pd.DataFrame:
+    """`propagation` of the model `build(seed)` for each seed, combined per depth: the geometric mean over
+    seeds of the activation and gradient ratios (they span orders of magnitude) and the mean zero fraction."""
+    stacked = pd.concat([propagation(build(seed), x, y) for seed in seeds])
+    logs = np.log(stacked[["act_ratio", "grad_ratio"]].clip(lower=1e-300))
+    out = np.exp(logs.groupby(stacked.depth).mean()).reset_index()
+    out["zero_fraction"] = stacked.groupby("depth").zero_fraction.mean().values
+    return out
+
+
 def unit_activity(model, x, batch_size: int = 1000) -> pd.DataFrame:
     """Per hidden layer over the images `x`: the share of units (one per position and channel) that
     never fire (output 0 on every image), the share of channels that never fire anywhere, and the mean

@@ -80,24 +80,23 @@ def fit(model, data, epochs: int, batch_size: int = 128, seed: int = 0, verbose:
     return dict(history.history, epoch_s=timer.seconds, diverged_at_step=stop.diverged_at_step)
 
 
-def run_seeds(builds: dict, seeds, data, epochs: int, compile, measures: dict, batch_size: int = 128,
-              keys=("config",), describe=None) -> tuple[pd.DataFrame, dict]:
-    """Train every configuration of `builds` (key -> model builder) from each seed, paired: one seed
-    builds, initialises and feeds every configuration alike. `compile(model)` compiles a fresh model;
+def run_seeds(builds: dict, seeds, data, epochs: int, measures: dict, batch_size: int = 128, keys=("config",),
+              describe=None) -> tuple[pd.DataFrame, dict]:
+    """Train every configuration of `builds` (key -> `build(seed)`, which returns a compiled model) by
+    epochs from each seed, paired: one seed builds, initialises and feeds every configuration alike.
     `measures` maps a column name to (x, y), whose top-1 accuracy is measured after training.
 
-    Returns one row per run (the key split into `keys`, seed, params, the measures, `describe(model)`'s
-    columns, seconds per epoch after the first, diverged_at_step) in key then seed order, and each run's
+    Returns one row per run (the key split into `keys`, seed, params, `describe(model, row)`'s entries, the
+    measures, seconds per epoch after the first, diverged_at_step) in key then seed order, and each run's
     Keras history by (key, seed). One line is printed per run."""
     rows, histories = [], {}
     for key, build in builds.items():
         for seed in seeds:
             seed_everything(seed)
-            model = build()
-            compile(model)
+            model = build(seed)
             history = fit(model, data, epochs, batch_size, seed, verbose=0)
             row = dict(zip(keys, key if isinstance(key, tuple) else (key,)), seed=seed, params=model.count_params())
-            row.update(describe(model) if describe else {})
+            row.update(describe(model, row) if describe else {})
             row.update({name: accuracy(model, x, y) for name, (x, y) in measures.items()})
             row.update(s_per_epoch=float(np.median(history["epoch_s"][1:] or history["epoch_s"])),
                        diverged_at_step=history["diverged_at_step"])
@@ -166,9 +165,41 @@ def fit_steps(model, data, steps: int, every: int, probe, batch_size: int = 128,
     )
 
 
-def steps_to(curve: dict, threshold: float) -> int | None:
-    """The first measured step at which the probe error is at or below `threshold`; None if never."""
-    for step, error in zip(curve["step"], curve["error"]):
-        if error <= threshold:
+def run_steps(builds: dict, seeds, data, steps: int, every: int, probe, batch_size: int = 128,
+              stop_below: float | None = None, keys=("config",), describe=None) -> list[dict]:
+    """Train every configuration of `builds` (key -> `build(seed)`, which returns a compiled model with an
+    accuracy metric) by steps from each seed, paired like `run_seeds`, with `fit_steps` (the error on the
+    fixed `probe` set every `every` steps, stopping early at `stop_below`).
+
+    Returns one record per run, in key then seed order: the key split into `keys`, seed, the `curve`,
+    final error and loss, diverged_at_step and `describe(model, run)`'s entries. One line per run."""
+    runs = []
+    for key, build in builds.items():
+        for seed in seeds:
+            seed_everything(seed)
+            model = build(seed)
+            curve = fit_steps(model, data, steps, every, probe, batch_size, seed, stop_below, verbose=0)
+            run = dict(zip(keys, key if isinstance(key, tuple) else (key,)), seed=seed, curve=curve,
+                       final_error=curve["error"][-1], final_loss=curve["loss"][-1],
+                       diverged_at_step=curve["diverged_at_step"])
+            run.update(describe(model, run) if describe else {})
+            runs.append(run)
+            diverged = f", diverged at step {run['diverged_at_step']}" if run["diverged_at_step"] else ""
+            print(f"{' '.join(str(run[k]) for k in keys)} seed {seed}: {curve['step'][-1]} steps, error "
+                  f"{run['final_error']:.3f}, loss {run['final_loss']:.3f}{diverged}")
+    return runs
+
+
+def runs_table(runs: list[dict]) -> pd.DataFrame:
+    """The records of `run_steps` as a table: one row per run, without the curves and other objects."""
+    return pd.DataFrame([{k: v for k, v in r.items() if pd.api.types.is_scalar(v)}
+                         for r in runs])
+
+
+def steps_to(curve: dict, threshold: float, on: str = "error") -> int | None:
+    """The first measured step at which the curve's `on` ("error" on the probe set, or the training
+    "loss") is at or below `threshold`; None if never."""
+    for step, value in zip(curve["step"], curve[on]):
+        if value <= threshold:
             return step
     return None
