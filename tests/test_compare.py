@@ -163,3 +163,17 @@ def test_a_stored_claim_is_decided_again_from_its_per_seed_values(tmp_path):
     stored = json.loads((rec.save()).read_text())["claims"]
     assert [c["decided_by"] for c in stored] == [{"rule": "not_below", "bound": -1.0}, {"rule": "above", "bound": 3.0}]
     assert [decide_again(c) for c in stored] == [c["verdict"] for c in stored] == ["not_reproduced", "partial"]
+
+
+def test_summarise_gives_mean_and_spread_per_group_in_order():
+    import pandas as pd
+
+    from cnnlab.compare import summarise
+
+    runs = pd.DataFrame(dict(config=["B", "B", "A", "A"], seed=[0, 1, 0, 1], params=[7, 7, 5, 5],
+                             acc=[0.5, 0.7, 0.9, 0.9]))
+    table = summarise(runs, "config", ["acc"], first=["params"])
+    assert table.to_dict("records") == [
+        dict(config="B", params=7, acc=pytest.approx(0.6), acc_sd=pytest.approx(math.sqrt(0.02))),
+        dict(config="A", params=5, acc=pytest.approx(0.9), acc_sd=0.0),
+    ]
