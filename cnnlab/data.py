@@ -13,6 +13,7 @@ import hashlib
 import os
 import zlib
 from dataclasses import dataclass, replace
+from typing import Callable
 from pathlib import Path
 
 import numpy as np
@@ -150,10 +151,8 @@ def load_fashion_mnist() -> Dataset:
     )
 
 
-def fingerprint(name: str = "fashion_mnist") -> str:
-    """A short hash of the dataset files (for cache keys); reads the files, imports nothing heavy."""
-    if name != "fashion_mnist":
-        raise DataError(f"no fingerprint for dataset '{name}' (allowed: fashion_mnist)")
+def fashion_mnist_fingerprint() -> str:
+    """A short hash of the four IDX files' contents; reads the files, imports nothing heavy."""
     folder = fashion_mnist_dir()
     if folder is None:
         raise DataError(MISSING_HELP)
@@ -184,13 +183,59 @@ def _load_tfds(name: str) -> Dataset:
     )
 
 
+# --- the registry -------------------------------------------------------------------------------
+
+TASKS = ("classification", "segmentation")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A dataset the suite knows by name: how to load it, how to fingerprint it for cache keys (None for
+    one that comes from a download, which an offline run cannot pin), and the task its labels are for."""
+
+    load: Callable[[], Dataset]
+    fingerprint: Callable[[], str] | None
+    task: str
+
+
+REGISTRY: dict[str, Source] = {}
+
+
+def register(name: str, load: Callable[[], Dataset], fingerprint: Callable[[], str] | None = None,
+             task: str = "classification") -> None:
+    """Make a dataset loadable by name (an experiment's derived set registers here too)."""
+    if task not in TASKS:
+        raise ValueError(f"dataset '{name}': unknown task '{task}' (allowed: {', '.join(TASKS)})")
+    REGISTRY[name] = Source(load, fingerprint, task)
+
+
+def offline_datasets() -> tuple[str, ...]:
+    """The datasets a run may declare: those with a fingerprint, which its cache key can pin."""
+    return tuple(name for name, source in REGISTRY.items() if source.fingerprint)
+
+
+def _source(name: str) -> Source:
+    if name not in REGISTRY:
+        raise DataError(f"unknown dataset '{name}' (allowed: {', '.join(REGISTRY)})")
+    return REGISTRY[name]
+
+
 def load(name: str = "fashion_mnist") -> Dataset:
-    """A dataset by name: fashion_mnist (offline) or a TFDS dataset (mnist, cifar10)."""
-    if name == "fashion_mnist":
-        return load_fashion_mnist()
-    if name in TFDS_DATASETS:
-        return _load_tfds(name)
-    raise DataError(f"unknown dataset '{name}' (allowed: fashion_mnist, {', '.join(TFDS_DATASETS)})")
+    """A registered dataset by name: fashion_mnist (offline) or a TFDS dataset (mnist, cifar10)."""
+    return _source(name).load()
+
+
+def fingerprint(name: str = "fashion_mnist") -> str:
+    """A short hash of a dataset's content, for cache keys."""
+    source = _source(name)
+    if source.fingerprint is None:
+        raise DataError(f"no fingerprint for dataset '{name}' (allowed: {', '.join(offline_datasets())})")
+    return source.fingerprint()
+
+
+register("fashion_mnist", load_fashion_mnist, fashion_mnist_fingerprint)
+for _name in TFDS_DATASETS:
+    register(_name, lambda _name=_name: _load_tfds(_name))
 
 
 # --- derived datasets: pure functions of arrays and a seed -------------------------------------

@@ -25,11 +25,10 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from cnnlab import paths
+from cnnlab import data, paths
 
 PROFILES = ("smoke", "quick", "full")
 TOP_LEVEL_KEYS = ("title", "datasets", "profiles")
-DATASETS = ("fashion_mnist",)
 # Every notebook declares these; the runner sets them.
 RUNNER_KEYS = {"profile": str, "seed": int, "output_dir": str}
 
@@ -213,13 +212,13 @@ def load(params_file: Path) -> Experiment:
     for key in spec:
         if key not in TOP_LEVEL_KEYS:
             raise ParamError(f"{where}: unknown key '{key}' (allowed: {', '.join(TOP_LEVEL_KEYS)})")
-    datasets = spec.get("datasets") or []
+    datasets, allowed = spec.get("datasets") or [], data.offline_datasets()
     if not isinstance(datasets, list):
-        raise ParamError(f"{where}: datasets must be a list (allowed: {', '.join(DATASETS)})")
+        raise ParamError(f"{where}: datasets must be a list (allowed: {', '.join(allowed)})")
     datasets = tuple(datasets)
     for ds in datasets:
-        if ds not in DATASETS:
-            raise ParamError(f"{where}: datasets: unknown dataset '{ds}' (allowed: {', '.join(DATASETS)})")
+        if ds not in allowed:
+            raise ParamError(f"{where}: datasets: unknown dataset '{ds}' (allowed: {', '.join(allowed)})")
     profiles = spec.get("profiles") or {}
     if not isinstance(profiles, dict) or set(profiles) != set(PROFILES):
         raise ParamError(f"{where}: profiles must be exactly {', '.join(PROFILES)}")

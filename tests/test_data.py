@@ -431,3 +431,23 @@ def test_split_validation_refuses_an_empty_split():
     x, y = np.zeros((3, 2, 2, 1)), np.arange(3)
     with pytest.raises(DataError, match="leaves an empty split"):
         data.split_validation(x, y, 0.1, seed=0)
+
+
+def test_a_registered_dataset_is_loaded_fingerprinted_and_declarable(toy_root, monkeypatch):
+    from conftest import TOY_YAML, write_toy
+
+    from cnnlab import params
+
+    monkeypatch.setattr(data, "REGISTRY", dict(data.REGISTRY))
+    shapes = [(2, 4, 4, 1), (2, 4, 4), (1, 4, 4, 1), (1, 4, 4)]
+    tiny = data.Dataset("canvases", *(np.zeros(s, np.uint8) for s in shapes), class_names=("background", "item"))
+    data.register("canvases", lambda: tiny, lambda: "0123456789abcdef", task="segmentation")
+    assert data.load("canvases") is tiny and data.fingerprint("canvases") == "0123456789abcdef"
+    assert data.REGISTRY["canvases"].task == "segmentation"
+    assert data.offline_datasets() == ("fashion_mnist", "canvases")
+    write_toy(toy_root, yaml_text=TOY_YAML.replace("datasets: []", "datasets: [canvases]"))
+    assert params.find("99").datasets == ("canvases",)
+    with pytest.raises(ValueError, match="unknown task 'detection' \\(allowed: classification, segmentation\\)"):
+        data.register("boxes", lambda: tiny, task="detection")
+    with pytest.raises(DataError, match="no fingerprint for dataset 'mnist' \\(allowed: fashion_mnist, canvases\\)"):
+        data.fingerprint("mnist")
