@@ -51,13 +51,28 @@ class Outcome:
     duration_s: float
 
 
+def keras_backend() -> str:
+    """The Keras backend a kernel started now would use: $KERAS_BACKEND, else ~/.keras/keras.json's,
+    else TensorFlow (Keras's own order), read without importing Keras."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    config = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "keras.json"
+    try:
+        return json.loads(config.read_text()).get("backend") or "tensorflow"
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
 def run_dir(exp: Experiment, profile: str) -> Path:
-    return paths.RUNS / exp.name / profile
+    """`results/runs/<experiment>/<profile>`, with `-<backend>` after the profile for a backend other
+    than TensorFlow, so runs on two backends neither overwrite nor stand in for each other."""
+    backend = keras_backend()
+    return paths.RUNS / exp.name / (profile if backend == "tensorflow" else f"{profile}-{backend}")
 
 
 def versions() -> dict:
-    """Versions that change results: Python, TensorFlow, Keras, cnnlab."""
-    found = {"python": platform.python_version()}
+    """Versions that change results: Python, TensorFlow, Keras, cnnlab, and the Keras backend."""
+    found = {"python": platform.python_version(), "backend": keras_backend()}
     for package in ("tensorflow", "keras", "cnnlab"):
         try:
             found[package] = metadata.version(package)
@@ -86,7 +101,7 @@ def cache_key(exp: Experiment, params: dict) -> str:
         "params": {k: v for k, v in params.items() if k != "output_dir"},
         "cnnlab": _package_source(),
         "data": {name: data.fingerprint(name) for name in exp.datasets},
-        "versions": {k: v for k, v in versions().items() if k in ("tensorflow", "keras")},
+        "versions": {k: v for k, v in versions().items() if k in ("tensorflow", "keras", "backend")},
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
 

@@ -49,7 +49,7 @@ def test_run_writes_results_json(toy_root, stable_source):
     assert res["seeds"] == [4]
     assert res["cache_key"] == runner.cache_key(params.find("99"), params.resolve(params.find("99"), "smoke",
                                                                                    seed=4))
-    assert set(res["versions"]) == {"python", "tensorflow", "keras", "cnnlab"}
+    assert set(res["versions"]) == {"python", "tensorflow", "keras", "cnnlab", "backend"}
     assert res["versions"]["python"] == "{}.{}.{}".format(*sys.version_info[:3])
     assert res["versions"]["keras"].startswith("3.") and res["versions"]["cnnlab"] == "0.1.0"
     assert res["started"].endswith("+00:00") and "T" in res["started"]
@@ -309,3 +309,22 @@ def test_the_kernel_imports_the_cnnlab_the_runner_hashed(toy_root, stable_source
     _, printed = run()
     assert f"    kernel cnnlab {runner.paths.PACKAGE / '__init__.py'}\n" in printed
     assert os.environ["PYTHONPATH"] == str(shadow)  # the runner's own environment is left as it was
+
+
+def test_the_keras_backend_names_the_run_folder_and_enters_the_cache_key(toy_root, stable_source, monkeypatch,
+                                                                         tmp_path):
+    exp = params.find("99")
+    resolved = params.resolve(exp, "quick")
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no-config"))
+    assert runner.keras_backend() == "tensorflow"
+    assert runner.run_dir(exp, "quick") == toy_root / "results" / "runs" / "99_toy" / "quick"
+    tf_key = runner.cache_key(exp, resolved)
+    (tmp_path / "keras").mkdir()
+    (tmp_path / "keras" / "keras.json").write_text('{"backend": "torch"}')
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    assert runner.keras_backend() == "torch"
+    monkeypatch.setenv("KERAS_BACKEND", "jax")  # the variable wins over the config file, as in Keras
+    assert runner.keras_backend() == "jax"
+    assert runner.run_dir(exp, "quick") == toy_root / "results" / "runs" / "99_toy" / "quick-jax"
+    assert runner.cache_key(exp, resolved) != tf_key
