@@ -55,7 +55,8 @@ class SeedEstimate:
 
     @property
     def bound(self) -> str:
-        """">=" or "<=" when the mean itself is only a bound (all censoring one way), else ""."""
+        """">=" or "<=" when the mean itself is only a bound (all censoring one way), "?" when censoring
+        goes both ways (the mean is neither), "" when every value was measured."""
         kinds = {c for c in self.censored if c}
         return kinds.pop() if len(kinds) == 1 else ("?" if kinds else "")
 
