@@ -25,9 +25,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-p", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override one parameter (repeatable); the value is read as YAML")
     run.add_argument("--force", action="store_true", help="run even when cached results match")
+    run.add_argument("--check", action="store_true",
+                     help="a check run: another floating-point path (one thread, oneDNN off) into <profile>-check/; "
+                          "the report marks claims whose verdict differs from the main run's as inconclusive")
     reproduce = commands.add_parser("reproduce", help="run every experiment, then write the report")
     reproduce.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)} (default quick)")
     reproduce.add_argument("--force", action="store_true", help="run even when cached results match")
+    reproduce.add_argument("--check", action="store_true", help="check runs of every experiment (see run --check)")
     report = commands.add_parser("report", help="write results/SCORECARD.md and the tables")
     report.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)} (default quick)")
     return parser
@@ -61,7 +65,7 @@ def _run(args) -> None:
     exp = params.find(args.experiment)
     overrides = dict(params.parse_override(text) for text in args.overrides)
     params.resolve(exp, args.profile, overrides, args.seed)  # refuse bad input before anything starts
-    runner.run(exp, args.profile, overrides, args.seed, args.force)
+    runner.run(exp, args.profile, overrides, args.seed, args.force, check=args.check)
 
 
 def _reproduce(args) -> None:
@@ -72,7 +76,7 @@ def _reproduce(args) -> None:
         params.resolve(exp, args.profile)
     start = time.monotonic()
     for i, exp in enumerate(experiments, 1):
-        runner.run(exp, args.profile, force=args.force, position=(i, len(experiments)))
+        runner.run(exp, args.profile, force=args.force, position=(i, len(experiments)), check=args.check)
     print(f"all {len(experiments)} experiments in {time.monotonic() - start:.0f} s")
     print(f"wrote {paths.rel(report.build(args.profile))}")
 

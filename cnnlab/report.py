@@ -2,7 +2,9 @@
 
 `build(profile)` writes `results/SCORECARD.md` (one row per claim), each experiment's tables as CSV
 and Markdown under `results/tables/<experiment>/`, and copies its figures to
-`results/figures/<experiment>/`, so a reader sees the reproduction without running it.
+`results/figures/<experiment>/`, so a reader sees the reproduction without running it. Where a check
+run exists (`cnnlab run --check`: the same run on another floating-point path), a claim whose verdict
+differs between the two is reported inconclusive: that verdict depends on the machine.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from cnnlab import paths
-from cnnlab.results import RESULTS_FILE, VERDICTS, fmt, load_results, measured_text, per_seed_text
+from cnnlab.results import CHECK_SUFFIX, RESULTS_FILE, VERDICTS, fmt, load_results, measured_text, per_seed_text
 
 SCORECARD = "SCORECARD.md"
 
@@ -22,6 +24,26 @@ def collect(profile: str) -> list[dict]:
     """The results.json of every experiment run in `profile`, in experiment order."""
     found = sorted(paths.RUNS.glob(f"*/{profile}/{RESULTS_FILE}"))
     return [dict(record, run_dir=p.parent) for p in found if (record := load_results(p.parent)) is not None]
+
+
+def with_check(run: dict, profile: str) -> dict:
+    """`run` with its check run applied, when there is one: a claim whose verdict differs between the two
+    becomes inconclusive, both verdicts and the check run's value in its note. `checked` counts the claims
+    compared (None without a check run), `unstable` lists those whose verdicts differ."""
+    check = load_results(run["run_dir"].with_name(profile + CHECK_SUFFIX))
+    if check is None:
+        return dict(run, checked=None, unstable=[])
+    theirs = {c["id"]: c for c in check["claims"]}
+    claims, unstable = [], []
+    for claim in run["claims"]:
+        other = theirs.get(claim["id"])
+        if other is not None and other["verdict"] != claim["verdict"]:
+            unstable.append(claim["id"])
+            why = (f"{claim['verdict']} here but {other['verdict']} on the check run's floating-point path "
+                   f"(measured {measured_text(other)}): the verdict depends on the machine")
+            claim = dict(claim, verdict="inconclusive", note=f"{claim['note']}; {why}" if claim["note"] else why)
+        claims.append(claim)
+    return dict(run, claims=claims, checked=sum(c["id"] in theirs for c in run["claims"]), unstable=unstable)
 
 
 def claims_frame(runs: list[dict]) -> pd.DataFrame:
@@ -55,12 +77,13 @@ def scorecard_markdown(runs: list[dict], profile: str) -> str:
         "A comparison over seeds shows its mean and, in brackets, the 95% Student-t interval of its paired "
         "per-seed values (listed under Rules); `>=` or `<=` marks a bound: a run that never reached its "
         "threshold within the step cap.",
+        _check_summary(runs),
         "",
     ]
     for run in runs:
         lines.append(
             f"- **{run['experiment']}**: {run['duration_s']:.0f} s, {_memory(run)}seeds {run['seeds']}, "
-            f"TensorFlow {run['versions'].get('tensorflow')}, Keras {run['versions'].get('keras')}"
+            f"TensorFlow {run['versions'].get('tensorflow')}, Keras {run['versions'].get('keras')}{_checked(run)}"
         )
     lines += ["", _escape(claims[["experiment", "id", "statement", "expected", "measured", "verdict"]])
               .to_markdown(index=False), "", "## Rules and notes", ""]
@@ -69,6 +92,24 @@ def scorecard_markdown(runs: list[dict], profile: str) -> str:
         note = f" Note: {c['note']}" if c["note"] else ""
         lines.append(f"- `{c['id']}` ({c['source']}): {c['rule']}.{seeds}{note}")
     return "\n".join(lines) + "\n"
+
+
+def _check_summary(runs: list[dict]) -> str:
+    checked = [run for run in runs if run.get("checked") is not None]
+    if not checked:
+        return ("No check run (`cnnlab reproduce --check`) was found: a verdict near its rule's bounds may come out "
+                "otherwise on another machine.")
+    unstable = sum(len(run["unstable"]) for run in checked)
+    return (f"Verdicts were checked against a second run of {len(checked)} of the {len(runs)} experiments on another "
+            "floating-point path (`--check`: one thread, oneDNN off, as another CPU would compute); the "
+            f"{unstable} claim(s) whose verdict differs between the two are reported inconclusive, with both in "
+            "the note.")
+
+
+def _checked(run: dict) -> str:
+    if run.get("checked") is None:
+        return ""
+    return f"; check run: {len(run['unstable'])} of {run['checked']} verdicts differ"
 
 
 def _memory(run: dict) -> str:
@@ -107,7 +148,7 @@ def export_figures(run: dict) -> list[Path]:
 
 def build(profile: str = "quick") -> Path:
     """Write the scorecard, tables and figures for every experiment run in `profile`."""
-    runs = collect(profile)
+    runs = [with_check(run, profile) for run in collect(profile)]
     if not runs:
         raise FileNotFoundError(
             f"no results for profile '{profile}' under {paths.rel(paths.RUNS)}: run `cnnlab run EXP` first"

@@ -25,6 +25,7 @@ from cnnlab import paths
 VERDICTS = ("reproduced", "partial", "inconclusive", "not_reproduced", "not_applicable")
 RECORD_FILE = "record.json"
 RESULTS_FILE = "results.json"
+CHECK_SUFFIX = "-check"  # a check run of profile P lives in P-check/ beside P/
 
 
 def write_json_atomic(path: Path, data) -> None:

@@ -28,9 +28,13 @@ import nbformat
 
 from cnnlab import data, paths
 from cnnlab.params import Experiment, resolve
-from cnnlab.results import RECORD_FILE, RESULTS_FILE, load_results, verdict_counts, write_json_atomic
+from cnnlab.results import CHECK_SUFFIX, RECORD_FILE, RESULTS_FILE, load_results, verdict_counts, write_json_atomic
 
 KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
+# A check run takes another floating-point path, as another CPU would: one thread, no oneDNN kernels. The
+# report marks a claim whose verdict differs between a run and its check run as inconclusive.
+CHECK_ENV = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1",
+             "TF_ENABLE_ONEDNN_OPTS": "0"}
 # The kernel's own log (transport warnings, shutdown notices) is noise here; cell errors still surface.
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 
@@ -63,11 +67,13 @@ def keras_backend() -> str:
         return "tensorflow"
 
 
-def run_dir(exp: Experiment, profile: str) -> Path:
-    """`results/runs/<experiment>/<profile>`, with `-<backend>` after the profile for a backend other
-    than TensorFlow, so runs on two backends neither overwrite nor stand in for each other."""
+def run_dir(exp: Experiment, profile: str, check: bool = False) -> Path:
+    """`results/runs/<experiment>/<profile>`, with `-check` after the profile for a check run and
+    `-<backend>` for a backend other than TensorFlow, so such runs neither overwrite nor stand in for
+    each other."""
     backend = keras_backend()
-    return paths.RUNS / exp.name / (profile if backend == "tensorflow" else f"{profile}-{backend}")
+    name = profile + (CHECK_SUFFIX if check else "") + ("" if backend == "tensorflow" else f"-{backend}")
+    return paths.RUNS / exp.name / name
 
 
 def versions() -> dict:
@@ -94,9 +100,11 @@ def _package_source() -> str:
     return digest.hexdigest()
 
 
-def cache_key(exp: Experiment, params: dict) -> str:
-    """Hash of the notebook's code, the resolved parameters, cnnlab's source, the datasets and versions."""
+def cache_key(exp: Experiment, params: dict, check: bool = False) -> str:
+    """Hash of the notebook's code, the resolved parameters, cnnlab's source, the datasets, versions and,
+    for a check run, its environment."""
     parts = {
+        "check": CHECK_ENV if check else None,
         "code": _code_cells(exp.notebook),
         "params": {k: v for k, v in params.items() if k != "output_dir"},
         "cnnlab": _package_source(),
@@ -176,8 +184,10 @@ def _executed_code_cells(notebook: Path) -> list[int]:
     return [i for i, kind in enumerate(kinds, 1) if kind == "code"]
 
 
-def execute(exp: Experiment, params: dict, label: str, estimate_s: float | None, out=None) -> Path:
-    """Execute the notebook into params['output_dir'] and return the executed notebook's path."""
+def execute(exp: Experiment, params: dict, label: str, estimate_s: float | None, out=None,
+            check: bool = False) -> Path:
+    """Execute the notebook into params['output_dir'] (on the check run's floating-point path when `check`)
+    and return the executed notebook's path."""
     out = sys.stdout if out is None else out  # looked up now, not at import: it may have been redirected since
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -189,7 +199,7 @@ def execute(exp: Experiment, params: dict, label: str, estimate_s: float | None,
     logger.setLevel(logging.INFO)
     logger.propagate = False
     # the kernel imports the cnnlab whose source the cache key hashed, whatever else the environment has installed
-    kernel_env = dict(KERNEL_ENV, PYTHONPATH=os.pathsep.join(
+    kernel_env = dict(KERNEL_ENV, **(CHECK_ENV if check else {}), PYTHONPATH=os.pathsep.join(
         [str(paths.PACKAGE.parent)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])))
     saved_env = {k: os.environ.get(k) for k in kernel_env}
     os.environ.update(kernel_env)
@@ -237,28 +247,30 @@ def run(
     force: bool = False,
     position: tuple[int, int] = (1, 1),
     out=None,
+    check: bool = False,
 ) -> Outcome:
-    """Run one experiment unless its results are cached; raise RunFailed when the notebook fails."""
+    """Run one experiment unless its results are cached; raise RunFailed when the notebook fails. A check
+    run (`check`) takes another floating-point path (CHECK_ENV) into its own folder."""
     out = sys.stdout if out is None else out  # looked up now, not at import: it may have been redirected since
     params = resolve(exp, profile, overrides, seed)
-    key = cache_key(exp, params)
-    folder = run_dir(exp, profile)
-    label = f"[{position[0]}/{position[1]} {exp.name} {profile}]"
+    key = cache_key(exp, params, check)
+    folder = run_dir(exp, profile, check)
+    label = f"[{position[0]}/{position[1]} {exp.name} {folder.name}]"
     previous = load_results(folder)
     if previous and previous.get("cache_key") == key and not force:
         print(f"{label} cached: results.json matches (key {key}), skipped", file=out, flush=True)
         return Outcome(exp.name, "cached", folder, 0.0)
     estimate = previous.get("duration_s") if previous else None
-    with _locked(folder, f"{exp.name} {profile}"):
-        for stale in folder.parent.glob(f".{profile}.partial-*"):  # left by killed runs (the lock is ours)
+    with _locked(folder, f"{exp.name} {folder.name}"):
+        for stale in folder.parent.glob(f".{folder.name}.partial-*"):  # left by killed runs (the lock is ours)
             shutil.rmtree(stale)
-        work = _emptied(folder.with_name(f".{profile}.partial-{os.getpid()}"))
+        work = _emptied(folder.with_name(f".{folder.name}.partial-{os.getpid()}"))
         params["output_dir"] = str(work)
         print(f"{label} running {paths.rel(exp.notebook)}", file=out, flush=True)
         try:
-            results = _execute_and_record(exp, profile, params, key, label, estimate, out)
+            results = _execute_and_record(exp, profile, params, key, label, estimate, out, check)
         except BaseException as err:
-            failed = folder.with_name(f"{profile}.failed")
+            failed = folder.with_name(f"{folder.name}.failed")
             _replace(work, failed)
             if isinstance(err, KeyboardInterrupt):
                 print(f"{label} interrupted: no results.json written; the partial notebook is in {paths.rel(failed)}",
@@ -274,13 +286,14 @@ def run(
     return Outcome(exp.name, "done", folder, results["duration_s"])
 
 
-def _execute_and_record(exp: Experiment, profile: str, params: dict, key: str, label: str, estimate, out) -> dict:
+def _execute_and_record(exp: Experiment, profile: str, params: dict, key: str, label: str, estimate, out,
+                        check: bool) -> dict:
     """Run the notebook into params['output_dir'] and write its results.json there; return the results."""
     work = Path(params["output_dir"])
     started = datetime.now(timezone.utc)
     begin = time.monotonic()
     try:
-        notebook = execute(exp, params, label, estimate, out)
+        notebook = execute(exp, params, label, estimate, out, check)
         record_path = work / RECORD_FILE
         if not record_path.exists():
             raise RunFailed(f"{exp.name}: the notebook finished without saving its record (Record.save())")
@@ -288,6 +301,7 @@ def _execute_and_record(exp: Experiment, profile: str, params: dict, key: str, l
         results = dict(
             experiment=exp.name,
             profile=profile,
+            check_run=check,
             params={k: v for k, v in params.items() if k != "output_dir"},
             seeds=record.pop("seeds", None) or [params["seed"]],
             cache_key=key,

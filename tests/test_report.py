@@ -168,3 +168,30 @@ def test_collect_reads_every_experiment(toy_root):
     assert [r["experiment"] for r in runs] == ["01_a", "02_b"]
     assert runs[0]["run_dir"] == toy_root / "results" / "runs" / "01_a" / "quick"
     assert json.loads((runs[0]["run_dir"] / "results.json").read_text())["claims"][0]["verdict"] == "partial"
+
+
+def test_a_verdict_that_differs_on_the_check_run_is_reported_inconclusive(toy_root):
+    fake_run(toy_root, "01_a", "quick", [claim("a.x", "reproduced"), claim("a.y", "partial", note="n"),
+                                         claim("a.z", "not_applicable")])
+    fake_run(toy_root, "01_a", "quick-check", [claim("a.x", "reproduced", measured=3),
+                                               claim("a.y", "not_reproduced", measured=5), claim("a.z", "partial")])
+    fake_run(toy_root, "02_b", "quick", [claim("b.x", "reproduced")])  # no check run
+    text = report.build("quick").read_text()
+    assert ("from 2 experiment run(s): 4 claims, 2 reproduced, 0 partial, 2 inconclusive, 0 not reproduced, "
+            "0 not applicable.") in text
+    assert ("Verdicts were checked against a second run of 1 of the 2 experiments on another floating-point path "
+            "(`--check`: one thread, oneDNN off, as another CPU would compute); the 2 claim(s) whose verdict "
+            "differs between the two are reported inconclusive, with both in the note.") in text
+    assert "- **01_a**: 12 s, seeds [0, 1], TensorFlow 2.21.0, Keras 3.15.1; check run: 2 of 3 verdicts differ" in text
+    assert "- **02_b**: 12 s, seeds [0, 1], TensorFlow 2.21.0, Keras 3.15.1\n" in text
+    assert [r[5] for r in table_rows(text)[1:]] == ["reproduced", "inconclusive", "inconclusive", "reproduced"]
+    rules = text.split("## Rules and notes\n", 1)[1]
+    assert ("- `a.y` (s): r. Note: n; partial here but not_reproduced on the check run's floating-point path "
+            "(measured 5): the verdict depends on the machine") in rules
+    assert "not_applicable here but partial on the check run's floating-point path (measured 2)" in rules
+
+
+def test_without_check_runs_the_scorecard_says_so(toy_root):
+    fake_run(toy_root, "01_a", "quick", [claim("a.x", "reproduced")])
+    text = report.build("quick").read_text()
+    assert "No check run (`cnnlab reproduce --check`) was found" in text

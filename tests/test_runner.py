@@ -328,3 +328,20 @@ def test_the_keras_backend_names_the_run_folder_and_enters_the_cache_key(toy_roo
     assert runner.keras_backend() == "jax"
     assert runner.run_dir(exp, "quick") == toy_root / "results" / "runs" / "99_toy" / "quick-jax"
     assert runner.cache_key(exp, resolved) != tf_key
+
+
+def test_a_check_run_takes_the_other_floating_point_path_into_its_own_folder(toy_root, stable_source, monkeypatch):
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    write_toy(toy_root, "import os\nprint('onednn', os.environ.get('TF_ENABLE_ONEDNN_OPTS'), "
+                        "os.environ.get('TF_NUM_INTRAOP_THREADS'))\n" + TOY_BODY)
+    main, printed_main = run()
+    outcome = runner.run(params.find("99"), "quick", check=True, out=io.StringIO())
+    checked = json.loads((outcome.run_dir / RESULTS_FILE).read_text())
+    assert outcome.run_dir == main.run_dir.with_name("quick-check")
+    assert checked["check_run"] is True and results_of(toy_root)["check_run"] is False
+    assert checked["cache_key"] != results_of(toy_root)["cache_key"]
+    executed = nbformat.read(outcome.run_dir / "99_toy.ipynb", as_version=4)
+    assert "onednn 0 1" in json.dumps(executed.cells[-1].outputs)
+    assert "    onednn None None\n" in printed_main  # the main run keeps the defaults
+    assert "TF_ENABLE_ONEDNN_OPTS" not in os.environ  # and the runner's own environment is left as it was
