@@ -6,7 +6,7 @@ PROFILE ?= quick
 STAMP := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup data reproduce run report test bench clean
+.PHONY: setup data reproduce check-verdicts run report test bench clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,11 @@ data:
 
 reproduce: setup data
 	$(BIN)/cnnlab reproduce --profile $(PROFILE)
+
+# The same runs on another floating-point path (one thread, oneDNN off); the report then marks every
+# verdict that differs between the two as inconclusive.
+check-verdicts: setup data
+	$(BIN)/cnnlab reproduce --profile $(PROFILE) --check
 
 run: setup data
 	@test -n "$(EXP)" || { echo "usage: make run EXP=01 [PROFILE=quick]"; exit 2; }
