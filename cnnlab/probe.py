@@ -34,14 +34,28 @@ def activations_and_gradients(model, x, y):
     return [(a.numpy(), g.numpy()) for a, g in zip(acts, grads)]
 
 
-def propagation(model, x, y) -> pd.DataFrame:
-    """Per hidden layer: depth, activation std and gradient std, and both relative to layer 1."""
-    rows = [
-        dict(depth=i, act_std=float(a.std()), grad_std=float(g.std()), act_mean=float(a.mean()),
-             zero_fraction=float((a == 0).mean()))
-        for i, (a, g) in enumerate(activations_and_gradients(model, x, y), 1)
-    ]
-    frame = pd.DataFrame(rows)
+def propagation(model, x, y, batch_size: int = 64) -> pd.DataFrame:
+    """Per hidden layer over the images `x`: depth, activation std and gradient std (of the mean loss over
+    all of `x`), both relative to layer 1, mean activation and zero fraction.
+
+    The images go through in chunks of `batch_size`, their sums gathered in float64: a deep CNN's forward
+    and backward intermediates for a few hundred images would otherwise take gigabytes at once."""
+    totals = None
+    for start in range(0, len(x), batch_size):
+        chunk = slice(start, start + batch_size)
+        weight = len(x[chunk]) / len(x)  # the chunk's mean loss -> its share of the mean over all of x
+        pairs = activations_and_gradients(model, x[chunk], y[chunk])
+        sums = np.array([[a.size, a.sum(dtype=np.float64), np.square(a, dtype=np.float64).sum(),
+                          (g * weight).sum(dtype=np.float64), np.square(g * weight, dtype=np.float64).sum(),
+                          (a == 0).sum()] for a, g in pairs])
+        totals = sums if totals is None else totals + sums
+    count, act_sum, act_sq, grad_sum, grad_sq, zeros = totals.T
+
+    def std(total, squares):
+        return np.sqrt(np.maximum(squares / count - (total / count) ** 2, 0.0))
+
+    frame = pd.DataFrame(dict(depth=np.arange(1, len(count) + 1), act_std=std(act_sum, act_sq),
+                              grad_std=std(grad_sum, grad_sq), act_mean=act_sum / count, zero_fraction=zeros / count))
     frame["act_ratio"] = frame.act_std / frame.act_std.iloc[0]
     frame["grad_ratio"] = frame.grad_std / frame.grad_std.iloc[0]
     return frame

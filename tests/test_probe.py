@@ -41,6 +41,18 @@ def test_propagation_matches_a_direct_computation(batch):
     assert frame.zero_fraction[0] == pytest.approx((first == 0).mean())
 
 
+def test_propagation_in_chunks_equals_one_batch(batch):
+    x, y = batch
+    model = plain_cnn(3, 4, "relu", "he_normal", seed=1)
+    whole = probe.propagation(model, x, y, batch_size=len(x))
+    pairs = probe.activations_and_gradients(model, x, y)
+    assert list(whole.grad_std) == pytest.approx([g.std() for _, g in pairs], rel=1e-5)
+    for size in (7, 32):  # the last chunk is smaller: its gradient weight is its share of the images
+        chunked = probe.propagation(model, x, y, batch_size=size)
+        for column in ("act_std", "grad_std", "act_mean", "act_ratio", "grad_ratio", "zero_fraction"):
+            assert list(chunked[column]) == pytest.approx(list(whole[column]), rel=1e-5), (size, column)
+
+
 def test_vanishing_signal_under_the_heuristic_and_not_under_he(batch):
     x, y = batch
     he = probe.propagation(plain_mlp(20, 256, "relu", "he_normal", seed=0), x, y)
