@@ -1,5 +1,7 @@
-"""Shared fixtures: a toy workspace (one tiny notebook and its parameter file) for runner tests."""
+"""Shared fixtures: a toy workspace (one tiny notebook and its parameter file) for runner tests, and every
+experiment run once in the smoke profile for the experiments' claim checks."""
 
+import json
 import os
 
 import nbformat
@@ -61,3 +63,27 @@ def toy_root(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "RUNS", tmp_path / "results" / "runs")
     monkeypatch.setenv("CNNLAB_ROOT", str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def smoke_results(tmp_path_factory):
+    """Run every experiment in the smoke profile into a temporary results folder, once per test session."""
+    from cnnlab import params, paths, runner
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(paths, "RUNS", tmp_path_factory.mktemp("runs"))
+        outcomes = {exp.name: runner.run(exp, "smoke", force=True) for exp in params.discover()}
+    return {name: dict(json.loads((o.run_dir / "results.json").read_text()), run_dir=o.run_dir)
+            for name, o in outcomes.items()}
+
+
+def claims_of(results):
+    """The claims of a run by id."""
+    return {c["id"]: c for c in results["claims"]}
+
+
+def table_of(results, name):
+    """A table a run recorded, as a DataFrame."""
+    import pandas as pd
+
+    return pd.read_csv(results["run_dir"] / results["tables"][name])

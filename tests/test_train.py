@@ -135,22 +135,16 @@ def test_accuracy_counts_correct_top1_predictions():
     assert train.accuracy(model, x, np.array([1, 0, 0, 2])) == 0.0
 
 
-def accuracy_cnn(seed=None, learning_rate=0.01):
-    model = tiny_cnn(learning_rate)
-    model.compile(model.optimizer, model.loss, metrics=["accuracy"])
-    return model
-
-
 def test_run_seeds_pairs_seeds_and_matches_a_hand_written_loop(small, capsys):
     probe = (small.x_train[:100], small.y_train[:100])
-    builds = {"slow": lambda s: accuracy_cnn(s, 0.001), "fast": lambda s: accuracy_cnn(s, 0.05)}
+    builds = {"slow": lambda s: accuracy_cnn(0.001), "fast": lambda s: accuracy_cnn(0.05)}
     runs, histories = train.run_seeds(builds, [3, 4], small, 1, {"probe_acc": probe}, batch_size=64,
                                       describe=lambda model, row: {"layers": len(model.layers)})
     assert list(runs.config) == ["slow", "slow", "fast", "fast"] and list(runs.seed) == [3, 4, 3, 4]
     assert list(runs.columns[:5]) == ["config", "seed", "params", "layers", "probe_acc"]
     assert set(histories) == {("slow", 3), ("slow", 4), ("fast", 3), ("fast", 4)}
     train.seed_everything(4)  # the same run by hand: the same seed gives the same numbers
-    model = accuracy_cnn(4, 0.05)
+    model = accuracy_cnn(0.05)
     train.fit(model, small, 1, 64, 4, verbose=0)
     assert runs.probe_acc.iloc[3] == train.accuracy(model, *probe)
     out = capsys.readouterr().out.splitlines()
@@ -159,7 +153,7 @@ def test_run_seeds_pairs_seeds_and_matches_a_hand_written_loop(small, capsys):
 
 def test_run_steps_records_curves_per_seed_and_its_table_drops_them(small):
     probe = (small.x_train[:100], small.y_train[:100])
-    runs = train.run_steps({("a", 1): lambda s: accuracy_cnn(s)}, [0, 1], small, 6, 3, probe, batch_size=32,
+    runs = train.run_steps({("a", 1): lambda s: accuracy_cnn()}, [0, 1], small, 6, 3, probe, batch_size=32,
                            keys=("name", "n"), describe=lambda model, run: {"seed_twice": 2 * run["seed"]})
     assert [(r["name"], r["n"], r["seed"], r["seed_twice"]) for r in runs] == [("a", 1, 0, 0), ("a", 1, 1, 2)]
     assert runs[0]["curve"]["step"] == [3, 6] and runs[0]["final_error"] == runs[0]["curve"]["error"][-1]
