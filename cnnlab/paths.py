@@ -2,6 +2,7 @@
 or `$CNNLAB_ROOT` when set (a separate workspace with its own notebooks, params and results)."""
 
 import os
+import shutil
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
@@ -18,3 +19,11 @@ def rel(path) -> str:
         return str(Path(path).resolve().relative_to(ROOT))
     except ValueError:
         return str(path)
+
+
+def emptied(folder: Path) -> Path:
+    """`folder`, created, or emptied of what was there before."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    return folder

@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from cnnlab import paths
-from cnnlab.results import CHECK_SUFFIX, RESULTS_FILE, VERDICTS, fmt, load_results, measured_text, per_seed_text
+from cnnlab.results import (CHECK_SUFFIX, RESULTS_FILE, VERDICTS, explain, fmt, load_results, measured_text,
+                            per_seed_text)
 
 SCORECARD = "SCORECARD.md"
 
@@ -41,7 +42,7 @@ def with_check(run: dict, profile: str) -> dict:
             unstable.append(claim["id"])
             why = (f"{claim['verdict']} here but {other['verdict']} on the check run's floating-point path "
                    f"(measured {measured_text(other)}): the verdict depends on the machine")
-            claim = dict(claim, verdict="inconclusive", note=f"{claim['note']}; {why}" if claim["note"] else why)
+            claim = dict(claim, verdict="inconclusive", note=explain(claim["note"], why))
         claims.append(claim)
     return dict(run, claims=claims, checked=sum(c["id"] in theirs for c in run["claims"]), unstable=unstable)
 
@@ -117,17 +118,9 @@ def _memory(run: dict) -> str:
     return f"peak memory {run['peak_rss_mb'] / 1024:.1f} GiB, " if run.get("peak_rss_mb") else ""
 
 
-def _emptied(folder: Path) -> Path:
-    """`folder`, created or emptied of what an earlier report put there."""
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    return folder
-
-
 def export_tables(run: dict) -> list[Path]:
     """Copy a run's tables to results/tables/<experiment>/ as CSV and Markdown."""
-    target = _emptied(paths.RESULTS / "tables" / run["experiment"])
+    target = paths.emptied(paths.RESULTS / "tables" / run["experiment"])
     written = []
     for name, rel_path in run["tables"].items():
         frame = pd.read_csv(run["run_dir"] / rel_path)
@@ -139,7 +132,7 @@ def export_tables(run: dict) -> list[Path]:
 
 def export_figures(run: dict) -> list[Path]:
     """Copy a run's figures to results/figures/<experiment>/."""
-    target = _emptied(paths.RESULTS / "figures" / run["experiment"])
+    target = paths.emptied(paths.RESULTS / "figures" / run["experiment"])
     copied = []
     for rel_path in run["figures"]:
         copied.append(Path(shutil.copy2(run["run_dir"] / rel_path, target / Path(rel_path).name)))

@@ -160,8 +160,9 @@ def _num(value: float) -> str:
 
 
 def explain(text: str, why: str) -> str:
-    """A rule's text with the reason behind its bounds, when there is one."""
-    return f"{text}; {why}" if why else text
+    """`text` and `why` joined by "; ", either left out when empty: a rule's text with the reason behind
+    its bounds, a claim's note with what was learned after."""
+    return "; ".join(part for part in (text, why) if part)
 
 
 def fmt(value, unit: str = "") -> str:
@@ -315,7 +316,7 @@ class Record:
         claim = next((c for c in self.claims if c["id"] == claim_id), None)
         if claim is None:
             raise KeyError(f"no claim '{claim_id}' to annotate")
-        claim["note"] = f"{claim['note']}; {text}" if claim["note"] else text
+        claim["note"] = explain(claim["note"], text)
 
     def save(self) -> Path:
         """Write record.json atomically, with the peak resident memory of this process so far (the

@@ -264,7 +264,7 @@ def run(
     with _locked(folder, f"{exp.name} {folder.name}"):
         for stale in folder.parent.glob(f".{folder.name}.partial-*"):  # left by killed runs (the lock is ours)
             shutil.rmtree(stale)
-        work = _emptied(folder.with_name(f".{folder.name}.partial-{os.getpid()}"))
+        work = paths.emptied(folder.with_name(f".{folder.name}.partial-{os.getpid()}"))
         params["output_dir"] = str(work)
         print(f"{label} running {paths.rel(exp.notebook)}", file=out, flush=True)
         try:
@@ -315,14 +315,6 @@ def _execute_and_record(exp: Experiment, profile: str, params: dict, key: str, l
     finally:
         (work / RECORD_FILE).unlink(missing_ok=True)
     return results
-
-
-def _emptied(folder: Path) -> Path:
-    """`folder`, created empty (what a killed run left there is removed)."""
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    return folder
 
 
 def _replace(source: Path, target: Path) -> None:
