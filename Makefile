@@ -51,4 +51,4 @@ bench: setup data
 	$(BIN)/cnnlab reproduce --profile $(PROFILE) --force
 
 clean:
-	rm -rf results/runs .pytest_cache
+	rm -rf results/runs results/cache .pytest_cache

@@ -31,6 +31,9 @@ IDX_FILES = {
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 KERAS_CACHE_DIR = Path.home() / ".keras" / "datasets" / "fashion-mnist"
 TFDS_DATASETS = ("mnist", "cifar10")
+# Yosinski et al.'s dissimilar halves, scaled: upper-body garments vs trousers, shoes and bags
+DISSIMILAR_SPLIT = ((0, 2, 3, 4, 6), (1, 5, 7, 8, 9))
+SPLITS = ("random", "dissimilar")
 NORM_MODES = ("raw", "standard")
 MISSING_HELP = (
     "Fashion-MNIST not found: install Debian's package dataset-fashion-mnist (`make data`) "
@@ -272,6 +275,28 @@ def select_classes(x: np.ndarray, y: np.ndarray, classes) -> tuple[np.ndarray, n
     return x[keep], mapping[y[keep]]
 
 
+def class_split(kind: str, seed: int = 0, num_classes: int = 10) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Two halves (A, B) of the classes, each sorted: `random` draws them from `seed`, `dissimilar` is
+    DISSIMILAR_SPLIT (upper-body garments vs the rest of Fashion-MNIST)."""
+    if kind not in SPLITS:
+        raise DataError(f"unknown class split '{kind}' (allowed: {', '.join(SPLITS)})")
+    if kind == "dissimilar":
+        return DISSIMILAR_SPLIT
+    order = np.random.default_rng(seed).permutation(num_classes)
+    half = num_classes // 2
+    return tuple(sorted(int(c) for c in order[:half])), tuple(sorted(int(c) for c in order[half:]))
+
+
+def per_class_subset(x: np.ndarray, y: np.ndarray, per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`per_class` examples of every class, drawn without replacement from `seed`, in their original order."""
+    counts = np.bincount(y)
+    if not 0 < per_class <= counts[counts > 0].min():
+        raise DataError(f"{per_class} examples per class asked; allowed: 1 to {counts[counts > 0].min()}")
+    rng = np.random.default_rng(seed)
+    idx = np.sort(np.concatenate([rng.permutation(np.flatnonzero(y == c))[:per_class] for c in np.unique(y)]))
+    return x[idx], y[idx]
+
+
 def pad_to(x: np.ndarray, size: int) -> np.ndarray:
     """Zero-pad NHWC images symmetrically to size x size (28 -> 32 adds 2 on each side)."""
     h, w = x.shape[1:3]
@@ -296,14 +321,15 @@ def normalise(x: np.ndarray, mode: str = "raw", reference: np.ndarray | None = N
 def prepare(
     name: str = "fashion_mnist",
     n_train: int | None = None,
+    n_test: int | None = None,
     val_fraction: float = 0.0,
     classes=None,
     pad: int | None = None,
     norm: str = "raw",
     seed: int = 0,
 ) -> Dataset:
-    """Load a dataset and derive what an experiment needs, in a fixed order: classes, subset,
-    validation split, padding, normalisation (statistics from the training part)."""
+    """Load a dataset and derive what an experiment needs, in a fixed order: classes, subsets of the
+    training and test images, validation split, padding, normalisation (statistics from the training part)."""
     ds = load(name)
     x_tr, y_tr, x_te, y_te = ds.x_train, ds.y_train, ds.x_test, ds.y_test
     names = ds.class_names
@@ -313,6 +339,8 @@ def prepare(
         names = tuple(ds.class_names[c] for c in classes)
     if n_train is not None:
         x_tr, y_tr = subset(x_tr, y_tr, n_train, seed)
+    if n_test is not None:
+        x_te, y_te = subset(x_te, y_te, n_test, seed)
     x_val = y_val = None
     if val_fraction:
         (x_tr, y_tr), (x_val, y_val) = split_validation(x_tr, y_tr, val_fraction, seed)

@@ -54,6 +54,14 @@ def initializer(name: str, seed: int | None = None) -> keras.initializers.Initia
     return keras.initializers.VarianceScaling(scale, mode, distribution, seed=seed)
 
 
+def layer_initializer(name: str | None, seed: int | None, layer_index: int):
+    """The initializer of a net's `layer_index`-th layer: seeded from `seed` and the index, so layers differ
+    but the net is the same for the same seed. None keeps Keras's default (Glorot uniform, unseeded)."""
+    if name is None:
+        return "glorot_uniform"
+    return initializer(name, None if seed is None else seed * 1000 + layer_index)
+
+
 def fans(shape) -> tuple[int, int]:
     """(fan_in, fan_out) of a kernel shape as Keras computes them: dense (n_in, n_out), conv
     (k, k, c_in, c_out) -> (k*k*c_in, k*k*c_out)."""

@@ -92,14 +92,6 @@ def _code_cells(notebook: Path) -> list[str]:
     return [c.source for c in nb.cells if c.cell_type == "code"]
 
 
-def _package_source() -> str:
-    digest = hashlib.sha256()
-    for path in sorted(paths.PACKAGE.rglob("*.py")):
-        digest.update(str(path.relative_to(paths.PACKAGE)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
 def cache_key(exp: Experiment, params: dict, check: bool = False) -> str:
     """Hash of the notebook's code, the resolved parameters, cnnlab's source, the datasets, versions and,
     for a check run, its environment."""
@@ -107,7 +99,7 @@ def cache_key(exp: Experiment, params: dict, check: bool = False) -> str:
         "check": CHECK_ENV if check else None,
         "code": _code_cells(exp.notebook),
         "params": {k: v for k, v in params.items() if k != "output_dir"},
-        "cnnlab": _package_source(),
+        "cnnlab": paths.package_digest(),
         "data": {name: data.fingerprint(name) for name in exp.datasets},
         "versions": {k: v for k, v in versions().items() if k in ("tensorflow", "keras", "backend")},
     }

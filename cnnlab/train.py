@@ -139,17 +139,17 @@ class StopBelowError(keras.callbacks.Callback):
 def fit_steps(model, data, steps: int, every: int, probe, batch_size: int = 128, seed: int = 0,
               stop_below: float | None = None, verbose: int = 2) -> dict:
     """Train a compiled model (with an accuracy metric) for up to `steps` steps; every `every` steps
-    measure the error on the fixed `probe` = (x, y) set, one line per measurement.
+    measure the error on the fixed `probe` = (x, y) set (None: no probe), one line per measurement.
 
-    Returns `step`, `error` (on the probe set), `loss` (mean training loss of the last `every` steps)
-    and `diverged_at_step` (None when the loss stayed finite).
+    Returns `step`, `error` (on the probe set; None without one), `loss` (mean training loss of the last
+    `every` steps) and `diverged_at_step` (None when the loss stayed finite).
     """
     stop = StopOnDivergence()
     callbacks = [stop] + ([StopBelowError(stop_below)] if stop_below is not None else [])
     train = pipeline(data.x_train, data.y_train, batch_size, shuffle_seed=seed).repeat()
     history = model.fit(
         train,
-        validation_data=pipeline(probe[0], probe[1], 1000),
+        validation_data=None if probe is None else pipeline(probe[0], probe[1], 1000),
         steps_per_epoch=every,
         epochs=-(-steps // every),
         shuffle=False,
@@ -159,7 +159,7 @@ def fit_steps(model, data, steps: int, every: int, probe, batch_size: int = 128,
     n = len(history["loss"])
     return dict(
         step=[every * (i + 1) for i in range(n)],
-        error=[1.0 - a for a in history["val_accuracy"]],
+        error=None if probe is None else [1.0 - a for a in history["val_accuracy"]],
         loss=history["loss"],
         diverged_at_step=stop.diverged_at_step,
     )

@@ -72,6 +72,7 @@ def smoke_results(tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(paths, "RUNS", tmp_path_factory.mktemp("runs"))
+        mp.setenv("CNNLAB_CACHE", str(tmp_path_factory.mktemp("cache")))  # the kernels' stored nets
         outcomes = {exp.name: runner.run(exp, "smoke", force=True) for exp in params.discover()}
     return {name: dict(json.loads((o.run_dir / "results.json").read_text()), run_dir=o.run_dir)
             for name, o in outcomes.items()}

@@ -13,7 +13,7 @@ from cnnlab.__main__ import main
 @pytest.fixture(autouse=True)
 def stable_source(monkeypatch):
     """cnnlab's own source is part of the cache key; other people may edit it while these tests run."""
-    monkeypatch.setattr(runner, "_package_source", lambda: "fixed")
+    monkeypatch.setattr(runner.paths, "package_digest", lambda: "fixed")
 
 
 def one_error_line(capsys, *parts):

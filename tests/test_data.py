@@ -451,3 +451,32 @@ def test_a_registered_dataset_is_loaded_fingerprinted_and_declarable(toy_root, m
         data.register("boxes", lambda: tiny, task="detection")
     with pytest.raises(DataError, match="no fingerprint for dataset 'mnist' \\(allowed: fashion_mnist, canvases\\)"):
         data.fingerprint("mnist")
+
+
+def test_prepare_n_test_subsets_the_test_images_from_the_seed(monkeypatch):
+    monkeypatch.delenv("CNNLAB_DATA", raising=False)
+    a = data.prepare(classes=[1, 5], n_test=300, seed=2)
+    assert a.x_test.shape == (300, 28, 28, 1) and a.x_train.shape == (12000, 28, 28, 1)
+    whole = data.prepare(classes=[1, 5], seed=2)
+    np.testing.assert_array_equal(a.x_test, whole.x_test[data.subset(np.arange(2000), np.arange(2000), 300, 2)[0]])
+
+
+def test_class_split_random_is_a_seeded_partition_and_dissimilar_is_fixed():
+    a, b = data.class_split("random", 0)
+    assert len(a) == len(b) == 5 and sorted(a + b) == list(range(10))
+    assert list(a) == sorted(a) and list(b) == sorted(b)
+    assert data.class_split("random", 0) == (a, b) and data.class_split("random", 1) != (a, b)
+    assert data.class_split("dissimilar", 7) == ((0, 2, 3, 4, 6), (1, 5, 7, 8, 9))
+    with pytest.raises(DataError, match=r"^unknown class split 'odd' \(allowed: random, dissimilar\)$"):
+        data.class_split("odd")
+
+
+def test_per_class_subset_exact_counts_and_bounds():
+    y = np.repeat(np.arange(3), [5, 4, 6])
+    x = np.arange(len(y))
+    xs, ys = data.per_class_subset(x, y, 3, seed=1)
+    assert np.bincount(ys).tolist() == [3, 3, 3] and np.all(np.diff(xs) > 0)
+    np.testing.assert_array_equal(y[xs], ys)
+    np.testing.assert_array_equal(data.per_class_subset(x, y, 3, seed=1)[0], xs)
+    with pytest.raises(DataError, match=r"^5 examples per class asked; allowed: 1 to 4$"):
+        data.per_class_subset(x, y, 5, seed=1)

@@ -14,6 +14,7 @@ from cnnlab.models import (
     resnet,
     vgg,
 )
+from cnnlab.models.convnet import POOL, conv_stack
 from cnnlab.models.googlenet import TABLE1_ROWS, row_of
 from cnnlab.models.vgg import CONFIGS, weight_layers
 
@@ -400,3 +401,38 @@ def test_alphago_policy():
     assert tuple(model.output.shape) == (None, 361)
     probs = model.predict(np.zeros((1, 19, 19, 48), "float32"), verbose=0)
     np.testing.assert_allclose(probs.sum(), 1.0, rtol=1e-5)
+
+
+def test_conv_stack_counts_names_and_headless_modes():
+    model = conv_stack([4, POOL, 8], dense=[16], num_classes=10)
+    # conv 3x3 1->4, conv 3x3 4->8 on 14x14, flatten 14*14*8 -> 16 -> 10
+    assert model.count_params() == conv(3, 1, 4) + conv(3, 4, 8) + dense(14 * 14 * 8, 16) + dense(16, 10)
+    assert [layer.name for layer in model.layers if layer.weights] == ["hidden_1", "hidden_2", "hidden_3", "logits"]
+    features = conv_stack([4, POOL, 8], include_top=False)
+    assert features.output.shape == (None, 14, 14, 8)
+    assert conv_stack([4, POOL, 8], include_top=False, pooling="avg").output.shape == (None, 8)
+    assert conv_stack([4, POOL, 8], include_top=False, pooling="max").output.shape == (None, 8)
+    soft = conv_stack([4], num_classes=3, classifier_activation="softmax")
+    assert soft.layers[-1].name == "predictions"
+    np.testing.assert_allclose(soft.predict(np.ones((2, 28, 28, 1)), verbose=0).sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_conv_stack_batch_norm_and_seeded_init():
+    model = conv_stack([4, POOL, 8], batch_norm=True)
+    assert model.get_layer("hidden_1").bias is None
+    assert model.get_layer("hidden_1_bn").count_params() == 4 * 4
+    a = conv_stack([4, 8], init="he_normal", seed=3).get_weights()
+    b = conv_stack([4, 8], init="he_normal", seed=3).get_weights()
+    c = conv_stack([4, 8], init="he_normal", seed=4).get_weights()
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not np.array_equal(a[0], c[0])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(layout=[4, "P"]), r"layout entries must be positive filter counts or 'M', got \['P'\]"),
+    (dict(layout=[0]), r"layout entries must be positive filter counts or 'M', got \[0\]"),
+    (dict(include_top=False, pooling="mean"), r"pooling must be one of \(None, 'avg', 'max'\), got 'mean'"),
+])
+def test_conv_stack_refuses_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        conv_stack(**kwargs)

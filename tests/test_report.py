@@ -45,7 +45,7 @@ def table_rows(markdown):
 @pytest.fixture
 def two_runs(toy_root, monkeypatch):
     """98_other (the plain toy, n=4: not reproduced) and 99_toy (tables, a figure, four claims), quick profile."""
-    monkeypatch.setattr(runner, "_package_source", lambda: "fixed")
+    monkeypatch.setattr(runner.paths, "package_digest", lambda: "fixed")
     write_toy(toy_root)
     (toy_root / "notebooks" / "99_toy.ipynb").rename(toy_root / "notebooks" / "98_other.ipynb")
     (toy_root / "params" / "99_toy.yaml").rename(toy_root / "params" / "98_other.yaml")

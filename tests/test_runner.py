@@ -22,7 +22,7 @@ RESULT_KEYS = {"experiment", "profile", "params", "seeds", "cache_key", "version
 @pytest.fixture
 def stable_source(monkeypatch):
     """cnnlab's own source is part of the cache key; other people may edit it while these tests run."""
-    monkeypatch.setattr(runner, "_package_source", lambda: "fixed")
+    monkeypatch.setattr(runner.paths, "package_digest", lambda: "fixed")
 
 
 def run(profile="quick", overrides=None, seed=None, force=False):

@@ -8,7 +8,7 @@ from_logits loss).
 import keras
 from keras import layers
 
-from cnnlab.init import initializer
+from cnnlab.init import layer_initializer
 
 
 def plain_mlp(depth, width=256, activation="relu", init="he_normal", input_shape=(28, 28, 1), num_classes=10,
@@ -17,8 +17,8 @@ def plain_mlp(depth, width=256, activation="relu", init="he_normal", input_shape
     x = inputs = keras.Input(input_shape)
     x = layers.Flatten(name="flatten")(x)
     for i in range(1, depth + 1):
-        x = layers.Dense(width, activation=activation, kernel_initializer=_init(init, seed, i), name=f"hidden_{i}")(x)
-    outputs = layers.Dense(num_classes, kernel_initializer=_init(init, seed, depth + 1), name="logits")(x)
+        x = layers.Dense(width, activation=activation, kernel_initializer=layer_initializer(init, seed, i), name=f"hidden_{i}")(x)
+    outputs = layers.Dense(num_classes, kernel_initializer=layer_initializer(init, seed, depth + 1), name="logits")(x)
     return keras.Model(inputs, outputs, name=f"plain_mlp_{depth}")
 
 
@@ -29,17 +29,12 @@ def plain_cnn(depth, filters=32, activation="relu", init="he_normal", input_shap
     x = inputs = keras.Input(input_shape)
     for i in range(1, depth + 1):
         x = layers.Conv2D(filters, kernel_size, padding="same", activation=activation,
-                          kernel_initializer=_init(init, seed, i), name=f"hidden_{i}")(x)
+                          kernel_initializer=layer_initializer(init, seed, i), name=f"hidden_{i}")(x)
         if pool_every and i % pool_every == 0 and i < depth:
             x = layers.MaxPooling2D(2, name=f"pool_{i}")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
-    outputs = layers.Dense(num_classes, kernel_initializer=_init(init, seed, depth + 1), name="logits")(x)
+    outputs = layers.Dense(num_classes, kernel_initializer=layer_initializer(init, seed, depth + 1), name="logits")(x)
     return keras.Model(inputs, outputs, name=f"plain_cnn_{depth}")
-
-
-def _init(scheme, seed, layer_index):
-    """A per-layer seed so that layers differ but the net is the same for the same seed."""
-    return initializer(scheme, None if seed is None else seed * 1000 + layer_index)
 
 
 def stacked_cnn(stages=((32,), (32,), (64,)), kernel_size=5, activation="relu", init="normal_0.01",
@@ -55,8 +50,8 @@ def stacked_cnn(stages=((32,), (32,), (64,)), kernel_size=5, activation="relu", 
         for filters in stage:
             i += 1
             x = layers.Conv2D(filters, kernel_size, padding="same", activation=activation,
-                              kernel_initializer=_init(init, seed, i), name=f"hidden_{i}")(x)
+                              kernel_initializer=layer_initializer(init, seed, i), name=f"hidden_{i}")(x)
         x = layers.MaxPooling2D(2, name=f"pool_{s}")(x)
     x = layers.Flatten(name="flatten")(x)
-    outputs = layers.Dense(num_classes, kernel_initializer=_init(init, seed, i + 1), name="logits")(x)
+    outputs = layers.Dense(num_classes, kernel_initializer=layer_initializer(init, seed, i + 1), name="logits")(x)
     return keras.Model(inputs, outputs, name=f"stacked_cnn_{i + 1}")
