@@ -1,27 +1,30 @@
-"""Classifier heads, the conv backbone and the mini-GoogLeNet of the GAP study."""
+"""Classifier heads on a conv_stack backbone, and the mini-GoogLeNet of the GAP study."""
 
 import keras
 import numpy as np
 import pytest
 
 from cnnlab.models.googlenet import INCEPTION, mini_googlenet
-from cnnlab.models.heads import HEADS, classifier_head, conv_backbone, head_params, with_head
+from cnnlab.models.convnet import conv_stack, stages_layout
+from cnnlab.models.heads import HEADS, classifier_head, head_params, with_head
 
 
 @pytest.fixture(scope="module")
 def backbone():
-    return conv_backbone((32, 64, 128))
+    return conv_stack(stages_layout((32, 64, 128), pool_after_last=False), include_top=False)
 
 
-def test_conv_backbone_reaches_7x7x128(backbone):
+def test_the_backbone_reaches_7x7x128(backbone):
     assert tuple(backbone.output.shape) == (None, 7, 7, 128)
     assert backbone.count_params() == (9 * 1 * 32 + 32) + (9 * 32 * 64 + 64) + (9 * 64 * 128 + 128)
 
 
-def test_conv_backbone_stages_of_several_convs():
-    model = conv_backbone((16, (32, 32), [64, 64, 128]))
-    assert [layer.name for layer in model.layers if "conv" in layer.name] == [
-        "conv1_1", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3"]
+def test_stages_layout_pools_after_or_between_stages():
+    assert stages_layout((16, (32, 32), [64, 64, 128]), pool_after_last=False) == [
+        16, "M", 32, 32, "M", 64, 64, 128]
+    assert stages_layout([[16], [32]]) == [16, "M", 32, "M"]
+    model = conv_stack(stages_layout((16, (32, 32), [64, 64, 128]), pool_after_last=False), include_top=False)
+    assert [layer.name for layer in model.layers if layer.weights] == [f"hidden_{i}" for i in range(1, 7)]
     assert tuple(model.output.shape) == (None, 7, 7, 128)
 
 

@@ -33,14 +33,8 @@ def kernel_size(model, name):
 
 
 def test_models_registry():
-    assert set(MODELS) == {
-        "lenet5",
-        "alexnet",
-        "vgg",
-        "googlenet",
-        "resnet",
-        "alphago_policy",
-    }
+    assert set(MODELS) == {"lenet5", "alexnet", "vgg", "googlenet", "resnet", "alphago_policy", "mini_googlenet",
+                           "conv_stack", "plain_mlp", "plain_cnn"}
 
 
 # ---------------------------------------------------------------- LeNet-5
@@ -436,3 +430,16 @@ def test_conv_stack_batch_norm_and_seeded_init():
 def test_conv_stack_refuses_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         conv_stack(**kwargs)
+
+
+@pytest.mark.parametrize("build, notop_params, feature_shape", [
+    (lambda **kw: vgg("D", **kw), 14_714_688, (None, 7, 7, 512)),  # keras.applications VGG16, include_top=False
+    (lambda **kw: resnet(50, **kw), 23_587_712, (None, 7, 7, 2048)),  # keras.applications ResNet50, the same
+])
+def test_headless_builders_in_the_keras_applications_manner(build, notop_params, feature_shape):
+    features = build(include_top=False)
+    assert features.count_params() == notop_params and features.output.shape == feature_shape
+    assert build(include_top=False, pooling="avg").output.shape == (None, feature_shape[-1])
+    assert build(include_top=False, pooling="max").output.shape == (None, feature_shape[-1])
+    logits = build(classifier_activation=None, input_shape=(32, 32, 3), num_classes=4)
+    assert logits.layers[-1].activation is keras.activations.linear

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from cnnlab import probe
-from cnnlab.models.plain import plain_cnn, plain_mlp, stacked_cnn
+from cnnlab.models.convnet import conv_stack
+from cnnlab.models.plain import plain_cnn, plain_mlp
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def test_plain_nets_have_the_asked_depth_and_counts():
     assert mlp.count_params() == (784 * 64 + 64) + 4 * (64 * 64 + 64) + (64 * 10 + 10)
     cnn = plain_cnn(4, 8, seed=0)
     assert cnn.count_params() == (9 * 1 * 8 + 8) + 3 * (9 * 8 * 8 + 8) + (8 * 10 + 10)
-    k = stacked_cnn(seed=0)
+    k = conv_stack([32, "M", 32, "M", 64, "M"], kernel_size=5, init="normal_0.01", seed=0)
     assert k.count_params() == (25 * 32 + 32) + (25 * 32 * 32 + 32) + (25 * 32 * 64 + 64) + (3 * 3 * 64 * 10 + 10)
     assert len(probe.hidden_layers(k)) == 3
 

@@ -1,9 +1,17 @@
-"""The model zoo: one builder per architecture family, plain functional Keras models."""
+"""The model zoo: one builder per architecture family, plain functional Keras models.
+
+Convention: a builder's weight layers below the classifier are named as its family's paper or
+keras.applications names them (the small nets of the experiments: `hidden_1` ... `hidden_L`); the
+full-size ImageNet nets end in softmax as keras.applications does, the small experiment nets in logits
+(`conv_stack` takes `classifier_activation`), trained with a from_logits loss.
+"""
 
 from cnnlab.models.alexnet import alexnet
 from cnnlab.models.alphago import alphago_policy
-from cnnlab.models.googlenet import googlenet
+from cnnlab.models.convnet import conv_stack
+from cnnlab.models.googlenet import googlenet, mini_googlenet
 from cnnlab.models.lenet import lenet5
+from cnnlab.models.plain import plain_cnn, plain_mlp
 from cnnlab.models.resnet import resnet
 from cnnlab.models.vgg import vgg
 
@@ -14,14 +22,10 @@ MODELS = {
     "googlenet": googlenet,
     "resnet": resnet,
     "alphago_policy": alphago_policy,
+    "mini_googlenet": mini_googlenet,
+    "conv_stack": conv_stack,
+    "plain_mlp": plain_mlp,
+    "plain_cnn": plain_cnn,
 }
 
-__all__ = [
-    "MODELS",
-    "alexnet",
-    "alphago_policy",
-    "googlenet",
-    "lenet5",
-    "resnet",
-    "vgg",
-]
+__all__ = ["MODELS", *MODELS]

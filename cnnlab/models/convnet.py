@@ -21,14 +21,24 @@ POOL = "M"
 POOLINGS = (None, "avg", "max")
 
 
+def stages_layout(stages, pool_after_last=True) -> list:
+    """A layout from conv stages (each an int or a list of filter counts) with a 2x2 max pool after each
+    stage, or only between stages when not `pool_after_last`: [[16], [32]] -> [16, "M", 32, "M"]."""
+    layout = []
+    for i, stage in enumerate(stages):
+        layout += list(stage) if isinstance(stage, (list, tuple)) else [stage]
+        if pool_after_last or i < len(stages) - 1:
+            layout.append(POOL)
+    return layout
+
+
 def conv_stack(layout=(32, POOL, 32, POOL, 64, POOL), dense=(), kernel_size=3, activation="relu", init=None,
                batch_norm=False, include_top=True, pooling=None, num_classes=10, classifier_activation=None,
                input_shape=(28, 28, 1), seed=None, name="conv_stack") -> keras.Model:
     """The conv stack `layout` (ints: conv filters, "M": max pool), then `dense` hidden units and the
     classifier when `include_top`. `init` names a `cnnlab.init` scheme (seeded per layer from `seed`);
     None keeps Keras's default (Glorot uniform). A conv with `batch_norm` is conv, BN, activation."""
-    if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    _check_pooling(pooling)
     bad = [entry for entry in layout if entry != POOL and not (isinstance(entry, int) and entry > 0)]
     if bad:
         raise ValueError(f"layout entries must be positive filter counts or {POOL!r}, got {bad}")
@@ -47,11 +57,7 @@ def conv_stack(layout=(32, POOL, 32, POOL, 64, POOL), dense=(), kernel_size=3, a
             x = layers.BatchNormalization(name=f"hidden_{i}_bn")(x)
             x = layers.Activation(activation, name=f"hidden_{i}_act")(x)
     if not include_top:
-        if pooling == "avg":
-            x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        elif pooling == "max":
-            x = layers.GlobalMaxPooling2D(name="max_pool")(x)
-        return keras.Model(inputs, x, name=name)
+        return headless(inputs, x, pooling, name)
     x = layers.Flatten(name="flatten")(x)
     for units in dense:
         i += 1
@@ -60,3 +66,19 @@ def conv_stack(layout=(32, POOL, 32, POOL, 64, POOL), dense=(), kernel_size=3, a
                            name="predictions" if classifier_activation else "logits")(x)
     return keras.Model(inputs, outputs, name=name)
 
+
+
+def headless(inputs, features, pooling, name) -> keras.Model:
+    """keras.applications' ending without the top: the last feature map (`pooling` None) or its global
+    average ("avg") or maximum ("max") per channel."""
+    _check_pooling(pooling)
+    if pooling == "avg":
+        features = layers.GlobalAveragePooling2D(name="avg_pool")(features)
+    elif pooling == "max":
+        features = layers.GlobalMaxPooling2D(name="max_pool")(features)
+    return keras.Model(inputs, features, name=name)
+
+
+def _check_pooling(pooling):
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")

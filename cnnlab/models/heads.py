@@ -49,14 +49,3 @@ def with_head(backbone: keras.Model, kind: str, name: str | None = None, **head_
     logits = classifier_head(backbone.output, kind, **head_args)
     return keras.Model(backbone.input, logits, name=name or f"{backbone.name}_{kind}")
 
-
-def conv_backbone(widths=(32, 64, 128), input_shape=(28, 28, 1)) -> keras.Model:
-    """Conv3x3 stages with 2x2 max pools between them (28x28 -> 7x7 for three stages); each entry of
-    `widths` is a stage, an int (one conv) or a tuple of ints (several). Returns the last feature map."""
-    x = inputs = keras.Input(input_shape)
-    for s, stage in enumerate(widths, 1):
-        if s > 1:
-            x = layers.MaxPooling2D(2, name=f"pool{s - 1}")(x)
-        for j, filters in enumerate(stage if isinstance(stage, (tuple, list)) else (stage,), 1):
-            x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{s}_{j}")(x)
-    return keras.Model(inputs, x, name="convnet")

@@ -36,22 +36,3 @@ def plain_cnn(depth, filters=32, activation="relu", init="he_normal", input_shap
     outputs = layers.Dense(num_classes, kernel_initializer=layer_initializer(init, seed, depth + 1), name="logits")(x)
     return keras.Model(inputs, outputs, name=f"plain_cnn_{depth}")
 
-
-def stacked_cnn(stages=((32,), (32,), (64,)), kernel_size=5, activation="relu", init="normal_0.01",
-                input_shape=(28, 28, 1), num_classes=10, seed=None):
-    """Conv stages, each a list of filter counts followed by a 2x2 max pool, then a linear Dense.
-
-    The default is the four-weight-layer CNN of the ReLU-vs-tanh experiment (Krizhevsky et al. 2012,
-    Fig. 1, scaled to 28x28): conv5-32, pool, conv5-32, pool, conv5-64, pool, dense-10.
-    """
-    x = inputs = keras.Input(input_shape)
-    i = 0
-    for s, stage in enumerate(stages, 1):
-        for filters in stage:
-            i += 1
-            x = layers.Conv2D(filters, kernel_size, padding="same", activation=activation,
-                              kernel_initializer=layer_initializer(init, seed, i), name=f"hidden_{i}")(x)
-        x = layers.MaxPooling2D(2, name=f"pool_{s}")(x)
-    x = layers.Flatten(name="flatten")(x)
-    outputs = layers.Dense(num_classes, kernel_initializer=layer_initializer(init, seed, i + 1), name="logits")(x)
-    return keras.Model(inputs, outputs, name=f"stacked_cnn_{i + 1}")

@@ -8,6 +8,8 @@ conv, as in keras.applications ResNet50, whose parameter count `resnet(50)` matc
 import keras
 from keras import layers
 
+from cnnlab.models.convnet import headless
+
 # depth -> (bottleneck, blocks in conv2_x .. conv5_x)
 DEPTHS = {
     18: (False, (2, 2, 2, 2)),
@@ -43,8 +45,10 @@ def residual_block(x, filters, stride, bottleneck, name):
     return layers.Activation("relu", name=f"{name}_out")(x)
 
 
-def resnet(depth=50, input_shape=(224, 224, 3), num_classes=1000):
-    """ResNet: conv1 7x7/2, 3x3/2 max pool, conv2_x..conv5_x, global avg pool, fc."""
+def resnet(depth=50, input_shape=(224, 224, 3), num_classes=1000, include_top=True, pooling=None,
+           classifier_activation="softmax"):
+    """ResNet: conv1 7x7/2, 3x3/2 max pool, conv2_x..conv5_x, global avg pool, fc. `include_top`, `pooling`
+    and `classifier_activation` as in keras.applications (None gives logits)."""
     if depth not in DEPTHS:
         raise ValueError(
             f"Unsupported ResNet depth {depth}; allowed depths: {sorted(DEPTHS)}"
@@ -61,6 +65,8 @@ def resnet(depth=50, input_shape=(224, 224, 3), num_classes=1000):
         for b in range(1, n + 1):
             stride = 2 if b == 1 and stage > 2 else 1
             x = residual_block(x, filters, stride, bottleneck, f"conv{stage}_block{b}")
+    if not include_top:
+        return headless(inputs, x, pooling, f"resnet{depth}")
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    outputs = layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
     return keras.Model(inputs, outputs, name=f"resnet{depth}")

@@ -10,6 +10,7 @@ from keras import layers
 
 from cnnlab.init import initializer
 from cnnlab.layers import LocalResponseNormalization
+from cnnlab.models.convnet import headless
 
 CONFIGS = {
     "A": ((3,), (3,), (3, 3), (3, 3), (3, 3)),
@@ -41,6 +42,9 @@ def vgg(
     fc_units=4096,
     dropout=0.5,
     init="glorot_uniform",
+    include_top=True,
+    pooling=None,
+    classifier_activation="softmax",
 ):
     """Build VGG configuration `config` with keras.applications layer names.
 
@@ -48,7 +52,8 @@ def vgg(
     max pools, then flatten, two FC layers of `fc_units` with dropout, and a softmax. D
     and E at the defaults have exactly the parameters of keras.applications VGG16/VGG19.
     `init` names the kernel initialiser of every conv and dense layer (a Keras name or a
-    `cnnlab.init` scheme).
+    `cnnlab.init` scheme). `include_top`, `pooling` and `classifier_activation` as in
+    keras.applications (None gives logits).
     """
     if config not in CONFIGS:
         raise ValueError(f"Unknown VGG config {config!r}; choose from {list(CONFIGS)}")
@@ -70,10 +75,12 @@ def vgg(
                     name=f"block{i}_conv{j}",
                 )(x)
         x = layers.MaxPooling2D(2, strides=2, name=f"block{i}_pool")(x)
+    if not include_top:
+        return headless(inputs, x, pooling, f"vgg_{config}")
     x = layers.Flatten(name="flatten")(x)
     for k in (1, 2):
         x = layers.Dense(fc_units, activation="relu", kernel_initializer=initializer(init), name=f"fc{k}")(x)
         x = layers.Dropout(dropout, name=f"fc{k}_dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", kernel_initializer=initializer(init),
+    outputs = layers.Dense(num_classes, activation=classifier_activation, kernel_initializer=initializer(init),
                            name="predictions")(x)
     return keras.Model(inputs, outputs, name=f"vgg_{config}")
