@@ -290,8 +290,9 @@ def class_split(kind: str, seed: int = 0, num_classes: int = 10) -> tuple[tuple[
 def per_class_subset(x: np.ndarray, y: np.ndarray, per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """`per_class` examples of every class, drawn without replacement from `seed`, in their original order."""
     counts = np.bincount(y)
-    if not 0 < per_class <= counts[counts > 0].min():
-        raise DataError(f"{per_class} examples per class asked; allowed: 1 to {counts[counts > 0].min()}")
+    fewest = counts[counts > 0].min()
+    if not 0 < per_class <= fewest:
+        raise DataError(f"{per_class} examples per class asked; allowed: 1 to {fewest}")
     rng = np.random.default_rng(seed)
     idx = np.sort(np.concatenate([rng.permutation(np.flatnonzero(y == c))[:per_class] for c in np.unique(y)]))
     return x[idx], y[idx]

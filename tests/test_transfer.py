@@ -4,10 +4,11 @@ fit), the variants, and the store of trained source nets."""
 import numpy as np
 import pytest
 
-from cnnlab import data, paths
+from cnnlab import data, paths, runner
 from cnnlab.models.convnet import POOL, conv_stack
 from cnnlab.train import compile_sgd, fit_steps, seed_everything
-from cnnlab.transfer import check_variant, copy_layers, stored_model, trained_net, transfer_builds, weight_blocks
+from cnnlab.transfer import (NUMERIC_ENV, check_variant, copy_layers, stored_model, trained_net, transfer_builds,
+                             weight_blocks)
 
 LAYOUT = [4, POOL, 8, POOL]
 
@@ -23,6 +24,10 @@ def tiny():
     x = rng.random((64, 28, 28, 1), dtype=np.float32)
     y = rng.integers(0, 3, 64)
     return data.Dataset("tiny", x, y, x[:16], y[:16], ("a", "b", "c"))
+
+
+def kernel(model, name):
+    return model.get_layer(name).kernel.numpy()
 
 
 def fitted(model, dataset, steps=3):
@@ -45,7 +50,7 @@ def test_copy_counts_trainable_weights_exactly(n, frozen, trainable):
     for block_s, block_t in zip(weight_blocks(source)[:n], weight_blocks(target)[:n]):
         for a, b in zip(block_s[0].get_weights(), block_t[0].get_weights()):
             np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(source.get_layer("logits").kernel.numpy(), target.get_layer("logits").kernel.numpy())
+    assert not np.array_equal(kernel(source, "logits"), kernel(target, "logits"))
 
 
 def test_frozen_layers_do_not_move_in_a_fit_and_the_rest_do(tiny):
@@ -55,9 +60,9 @@ def test_frozen_layers_do_not_move_in_a_fit_and_the_rest_do(tiny):
         for a, b in zip(source.get_layer(name).get_weights(), target.get_layer(name).get_weights()):
             np.testing.assert_array_equal(a, b)
     untouched = small_net(1)
-    assert not np.array_equal(untouched.get_layer("hidden_3").kernel.numpy(), target.get_layer("hidden_3").kernel.numpy())
+    assert not np.array_equal(kernel(untouched, "hidden_3"), kernel(target, "hidden_3"))
     tuned = fitted(copy_layers(source, small_net(1), 2, frozen=False), tiny)
-    assert not np.array_equal(source.get_layer("hidden_1").kernel.numpy(), tuned.get_layer("hidden_1").kernel.numpy())
+    assert not np.array_equal(kernel(source, "hidden_1"), kernel(tuned, "hidden_1"))
 
 
 def test_frozen_batch_norm_keeps_the_source_statistics_and_runs_in_inference_mode(tiny):
@@ -77,7 +82,8 @@ def test_frozen_batch_norm_keeps_the_source_statistics_and_runs_in_inference_mod
 
 
 def test_copy_refuses_out_of_range_and_mismatched_layers():
-    with pytest.raises(ValueError, match=r"^cannot transfer 4 layers: the nets share at most 3 \(allowed: 1 to that\)$"):
+    with pytest.raises(ValueError,
+                       match=r"^cannot transfer 4 layers: the nets share at most 3 \(allowed: 1 to that\)$"):
         copy_layers(small_net(0), small_net(1), 4, frozen=True)
     with pytest.raises(ValueError, match=r"cannot transfer 0 layers"):
         copy_layers(small_net(0), small_net(1), 0, frozen=True)
@@ -98,8 +104,7 @@ def test_transfer_builds_copy_from_the_seed_s_source():
     builds = transfer_builds(small_net, lambda m: compile_sgd(m, 0.1), sources, [1, 3], ["AnB", "BnB+"])
     assert list(builds) == [("AnB", 1), ("AnB", 3), ("BnB+", 1), ("BnB+", 3)]
     model = builds[("BnB+", 3)](1)
-    np.testing.assert_array_equal(model.get_layer("hidden_3").kernel.numpy(),
-                                  sources["B"][1].get_layer("hidden_3").kernel.numpy())
+    np.testing.assert_array_equal(kernel(model, "hidden_3"), kernel(sources["B"][1], "hidden_3"))
     assert len(model.trainable_weights) == 8 and len(builds[("AnB", 3)](0).trainable_weights) == 2
 
 
@@ -134,3 +139,8 @@ def test_a_retrained_source_net_equals_the_stored_one(tmp_path, tiny, monkeypatc
     loaded, reused = trained_net("base", {}, build, tiny, 4, seed=5, batch_size=16)
     assert [p.parent for p in tmp_path.rglob("*.keras")] == [tmp_path / "models"]
     assert reused and all(np.array_equal(a, b) for a, b in zip(loaded.get_weights(), again.get_weights()))
+
+
+def test_the_stored_nets_key_covers_every_variable_a_check_run_sets():
+    """A check run's source nets differ from the main run's: its environment is part of their key."""
+    assert set(NUMERIC_ENV) == set(runner.CHECK_ENV)

@@ -61,11 +61,12 @@ def conv_stack(layout=(32, POOL, 32, POOL, 64, POOL), dense=(), kernel_size=3, a
     x = layers.Flatten(name="flatten")(x)
     for units in dense:
         i += 1
-        x = layers.Dense(units, activation=activation, kernel_initializer=layer_initializer(init, seed, i), name=f"hidden_{i}")(x)
-    outputs = layers.Dense(num_classes, activation=classifier_activation, kernel_initializer=layer_initializer(init, seed, i + 1),
+        x = layers.Dense(units, activation=activation, kernel_initializer=layer_initializer(init, seed, i),
+                         name=f"hidden_{i}")(x)
+    outputs = layers.Dense(num_classes, activation=classifier_activation,
+                           kernel_initializer=layer_initializer(init, seed, i + 1),
                            name="predictions" if classifier_activation else "logits")(x)
     return keras.Model(inputs, outputs, name=name)
-
 
 
 def headless(inputs, features, pooling, name) -> keras.Model:

@@ -17,7 +17,8 @@ def plain_mlp(depth, width=256, activation="relu", init="he_normal", input_shape
     x = inputs = keras.Input(input_shape)
     x = layers.Flatten(name="flatten")(x)
     for i in range(1, depth + 1):
-        x = layers.Dense(width, activation=activation, kernel_initializer=layer_initializer(init, seed, i), name=f"hidden_{i}")(x)
+        x = layers.Dense(width, activation=activation, kernel_initializer=layer_initializer(init, seed, i),
+                         name=f"hidden_{i}")(x)
     outputs = layers.Dense(num_classes, kernel_initializer=layer_initializer(init, seed, depth + 1), name="logits")(x)
     return keras.Model(inputs, outputs, name=f"plain_mlp_{depth}")
 
