@@ -129,6 +129,15 @@ def mean_spread(values) -> tuple[float, float]:
     return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
 
+def per_seed(runs, column, **where) -> np.ndarray:
+    """`column` of the rows of `runs` (a DataFrame of per-seed rows) that match every `where` (column=value),
+    in seed order: one side of a paired comparison."""
+    rows = runs
+    for key, value in where.items():
+        rows = rows[rows[key] == value]
+    return rows.sort_values("seed")[column].to_numpy()
+
+
 def summarise(runs, by, columns, first=()):
     """One row per group of `runs` (a DataFrame of per-seed rows) in order of appearance: the group's
     keys, the first value of each of `first` (the same in every seed), and for each of `columns` its

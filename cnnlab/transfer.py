@@ -24,11 +24,15 @@ from pathlib import Path
 import keras
 
 from cnnlab import paths
+from cnnlab.probe import plot_runs
 from cnnlab.train import fit_steps, seed_everything
 
 # Environment variables that change a trained net's floating-point path (a check run sets them).
 NUMERIC_ENV = ("TF_ENABLE_ONEDNN_OPTS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
 VARIANTS = ("BnB", "BnB+", "AnB", "AnB+")
+# Fig. 2's colours: B-sourced blue, A-sourced red; dashed when fine-tuned
+VARIANT_STYLES = {"BnB": ("C0", "o", "-"), "BnB+": ("C0", "^", "--"), "AnB": ("C3", "s", "-"),
+                  "AnB+": ("C3", "D", "--")}
 
 
 def weight_blocks(model) -> list[list]:
@@ -123,13 +127,8 @@ def plot_transfer(ax, runs, base: dict, title: str = ""):
     """Yosinski et al.'s Fig. 2: accuracy on B against the number of copied layers n, one marker per run
     and a line through the means of each variant; `base` maps seed -> baseB's accuracy, drawn at n = 0.
     `runs` has columns variant, n, seed, accuracy."""
-    styles = {"BnB": ("C0", "o", "-"), "BnB+": ("C0", "^", "--"), "AnB": ("C3", "s", "-"), "AnB+": ("C3", "D", "--")}
     ax.scatter([0] * len(base), list(base.values()), color="white", edgecolor="black", zorder=3, label="baseB")
-    for offset, (variant, group) in zip((-0.12, -0.04, 0.04, 0.12), runs.groupby("variant", sort=False)):
-        color, marker, line = styles[variant]
-        ax.scatter(group.n + offset, group.accuracy, color=color, marker=marker, s=14, alpha=0.6)
-        means = group.groupby("n").accuracy.mean()
-        ax.plot(means.index, means.to_numpy(), color=color, linestyle=line, marker=marker, label=variant)
+    plot_runs(ax, runs, "n", "variant", "accuracy", VARIANT_STYLES, spread=0.08)
     ax.set_xlabel("layers copied from the source net (n)")
     ax.set_ylabel("top-1 accuracy on B's test set")
     ax.set_title(title)

@@ -177,3 +177,15 @@ def test_summarise_gives_mean_and_spread_per_group_in_order():
         dict(config="B", params=7, acc=pytest.approx(0.6), acc_sd=pytest.approx(math.sqrt(0.02))),
         dict(config="A", params=5, acc=pytest.approx(0.9), acc_sd=0.0),
     ]
+
+
+def test_per_seed_selects_matching_rows_in_seed_order():
+    import pandas as pd
+
+    from cnnlab.compare import per_seed
+
+    runs = pd.DataFrame(dict(config=["a", "b", "a", "b", "a"], n=[1, 1, 1, 1, 2], seed=[2, 0, 0, 1, 1],
+                             acc=[0.3, 0.5, 0.1, 0.6, 0.9]))
+    assert per_seed(runs, "acc", config="a", n=1).tolist() == [0.1, 0.3]
+    assert per_seed(runs, "acc", config="b").tolist() == [0.5, 0.6]
+    assert per_seed(runs, "acc", config="c").tolist() == []
