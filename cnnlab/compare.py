@@ -129,13 +129,13 @@ def mean_spread(values) -> tuple[float, float]:
     return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
 
-def per_seed(runs, column, **where) -> np.ndarray:
-    """`column` of the rows of `runs` (a DataFrame of per-seed rows) that match every `where` (column=value),
-    in seed order: one side of a paired comparison."""
-    rows = runs
-    for key, value in where.items():
-        rows = rows[rows[key] == value]
-    return rows.sort_values("seed")[column].to_numpy()
+def per_seed(runs, column, **where) -> list:
+    """`column` of the runs that match every `where` (column=value), in seed order: one side of a paired
+    comparison. `runs` is a DataFrame of per-seed rows or a list of run records (as `train.run_steps` returns,
+    where a threshold never reached is None)."""
+    records = runs.to_dict("records") if hasattr(runs, "to_dict") else runs
+    matching = [r for r in records if all(r[key] == value for key, value in where.items())]
+    return [r[column] for r in sorted(matching, key=lambda r: r["seed"])]
 
 
 def summarise(runs, by, columns, first=()):

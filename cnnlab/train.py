@@ -108,6 +108,16 @@ def run_seeds(builds: dict, seeds, data, epochs: int, measures: dict, batch_size
     return pd.DataFrame(rows), histories
 
 
+def histories_table(histories: dict, keys, column: str) -> pd.DataFrame:
+    """`column` of `run_seeds`' histories as a tidy table: one row per run and epoch with the run's `keys`,
+    seed, epoch (from 1) and the value, for `probe.plot_runs`."""
+    rows = []
+    for (key, seed), history in histories.items():
+        named = dict(zip(keys, key if isinstance(key, tuple) else (key,)), seed=seed)
+        rows += [{**named, "epoch": epoch, column: value} for epoch, value in enumerate(history[column], 1)]
+    return pd.DataFrame(rows)
+
+
 def accuracy(model, x, y, batch_size: int = 1000) -> float:
     """Top-1 accuracy of `model` (logits or probabilities) on (x, y), in inference mode."""
     predicted = np.argmax(model.predict(x, batch_size=batch_size, verbose=0), axis=-1)
@@ -194,6 +204,24 @@ def runs_table(runs: list[dict]) -> pd.DataFrame:
     """The records of `run_steps` as a table: one row per run, without the curves and other objects."""
     return pd.DataFrame([{k: v for k, v in r.items() if pd.api.types.is_scalar(v)}
                          for r in runs])
+
+
+def curves_table(runs: list[dict], keys) -> pd.DataFrame:
+    """The curves of `run_steps` records as a tidy table: one row per run and measured step with the run's
+    `keys`, seed, step, error (NaN without a probe set) and loss, for `probe.plot_runs`."""
+    rows = []
+    for r in runs:
+        curve = r["curve"]
+        errors = curve["error"] or [None] * len(curve["step"])
+        for step, error, loss in zip(curve["step"], errors, curve["loss"]):
+            rows.append({**{k: r[k] for k in keys}, "seed": r["seed"], "step": step, "error": error, "loss": loss})
+    return pd.DataFrame(rows)
+
+
+def diverged_runs(runs: list[dict], keys) -> list[dict]:
+    """The `run_steps` records that diverged: their `keys`, seed and the step, for the record's metrics."""
+    return [{**{k: r[k] for k in keys}, "seed": r["seed"], "step": r["diverged_at_step"]}
+            for r in runs if r["diverged_at_step"]]
 
 
 def steps_to(curve: dict, threshold: float, on: str = "error") -> int | None:

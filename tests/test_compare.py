@@ -186,6 +186,9 @@ def test_per_seed_selects_matching_rows_in_seed_order():
 
     runs = pd.DataFrame(dict(config=["a", "b", "a", "b", "a"], n=[1, 1, 1, 1, 2], seed=[2, 0, 0, 1, 1],
                              acc=[0.3, 0.5, 0.1, 0.6, 0.9]))
-    assert per_seed(runs, "acc", config="a", n=1).tolist() == [0.1, 0.3]
-    assert per_seed(runs, "acc", config="b").tolist() == [0.5, 0.6]
-    assert per_seed(runs, "acc", config="c").tolist() == []
+    assert per_seed(runs, "acc", config="a", n=1) == [0.1, 0.3]
+    assert per_seed(runs, "acc", config="b") == [0.5, 0.6]
+    assert per_seed(runs, "acc", config="c") == []
+    records = [dict(config="a", seed=1, steps=None), dict(config="a", seed=0, steps=450),
+               dict(config="b", seed=0, steps=5)]
+    assert per_seed(records, "steps", config="a") == [450, None]

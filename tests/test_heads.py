@@ -6,7 +6,7 @@ import pytest
 
 from cnnlab.models.googlenet import INCEPTION, mini_googlenet
 from cnnlab.models.convnet import conv_stack, stages_layout
-from cnnlab.models.heads import HEADS, classifier_head, head_params, with_head
+from cnnlab.models.heads import HEADS, classifier_head, formula_params, head_params, with_head
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_stages_layout_pools_after_or_between_stages():
 ])
 def test_head_params_exact(backbone, kind, expected):
     model = with_head(backbone, kind)
-    assert head_params(model) == expected
+    assert head_params(model) == expected == formula_params(kind, 7, 7, 128)
     assert model.count_params() == backbone.count_params() + expected
     assert tuple(model.output.shape) == (None, 10)
 
@@ -60,6 +60,13 @@ def test_nin_scores_are_class_map_averages():
     x = np.random.default_rng(0).normal(size=(5, 4, 4, 3)).astype("float32")
     expected = np.stack([np.maximum(x[..., 0], 0).mean(axis=(1, 2)), np.maximum(-x[..., 0], 0).mean(axis=(1, 2))], -1)
     np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5)
+
+
+def test_formula_at_googlenet_size():
+    assert formula_params("fc", 7, 7, 1024, 1000, 4096) == 7 * 7 * 1024 * 4096 + 4096 + 4096 * 1000 + 1000
+    assert formula_params("gap", 7, 7, 1024, 1000) == 1024 * 1000 + 1000
+    with pytest.raises(ValueError, match="unknown head 'avg'"):
+        formula_params("avg", 7, 7, 1024)
 
 
 def test_unknown_head_names_the_choices(backbone):

@@ -166,3 +166,19 @@ def test_steps_to_reads_the_loss_too():
     assert train.steps_to(curve, 0.5) == 20
     assert train.steps_to(curve, 2.2, on="loss") == 20
     assert train.steps_to(curve, 0.9, on="loss") is None
+
+
+def test_curves_and_histories_become_tidy_tables_and_diverged_runs_are_listed():
+    runs = [dict(depth=22, seed=0, diverged_at_step=None, curve=dict(step=[5, 10], error=[0.8, 0.4], loss=[2.3, 1.1])),
+            dict(depth=30, seed=1, diverged_at_step=7, curve=dict(step=[5], error=None, loss=[2.4]))]
+    table = train.curves_table(runs, ("depth",))
+    assert table.drop(columns="error").to_dict("records") == [dict(depth=22, seed=0, step=5, loss=2.3),
+                                                              dict(depth=22, seed=0, step=10, loss=1.1),
+                                                              dict(depth=30, seed=1, step=5, loss=2.4)]
+    assert table.error.tolist()[:2] == [0.8, 0.4] and np.isnan(table.error.iloc[2])
+    assert train.diverged_runs(runs, ("depth",)) == [dict(depth=30, seed=1, step=7)]
+    histories = {(("convnet", "gap"), 3): {"loss": [1.0, 0.5]}, (("convnet", "fc"), 3): {"loss": [0.9]}}
+    table = train.histories_table(histories, ("backbone", "head"), "loss")
+    assert table.to_dict("records") == [dict(backbone="convnet", head="gap", seed=3, epoch=1, loss=1.0),
+                                        dict(backbone="convnet", head="gap", seed=3, epoch=2, loss=0.5),
+                                        dict(backbone="convnet", head="fc", seed=3, epoch=1, loss=0.9)]

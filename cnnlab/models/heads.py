@@ -44,6 +44,16 @@ def head_params(model) -> int:
     return sum(layer.count_params() for layer in model.layers if layer.name.startswith("head_"))
 
 
+def formula_params(kind: str, h: int, w: int, c: int, num_classes: int = 10, fc_units: int = 256) -> int:
+    """Head `kind`'s parameters on an h x w x c map, from the formula: h*w*c*n + n + n*classes + classes for
+    the FC heads (n = `fc_units`), c*classes + classes for GAP-linear and NiN."""
+    if kind not in HEADS:
+        raise ValueError(f"unknown head {kind!r}; choose from {list(HEADS)}")
+    if kind in ("fc", "fc_dropout"):
+        return h * w * c * fc_units + fc_units + fc_units * num_classes + num_classes
+    return c * num_classes + num_classes
+
+
 def with_head(backbone: keras.Model, kind: str, name: str | None = None, **head_args) -> keras.Model:
     """A model of `backbone` (a Keras model ending in a feature map) topped by head `kind`."""
     logits = classifier_head(backbone.output, kind, **head_args)

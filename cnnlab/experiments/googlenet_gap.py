@@ -1,0 +1,174 @@
+"""Experiment 05: GoogLeNet's global average pooling instead of fully connected layers (Szegedy et al. 2015,
+Section 5; Lin et al. 2014): the parameters a GAP head saves, and whether it is as accurate and overfits less."""
+
+from __future__ import annotations
+
+import keras
+import pandas as pd
+from matplotlib.ticker import MaxNLocator
+
+from cnnlab import probe
+from cnnlab.compare import above, not_below, paired_difference, per_seed, summarise
+from cnnlab.models.convnet import conv_stack, stages_layout
+from cnnlab.models.googlenet import googlenet, mini_googlenet
+from cnnlab.models.heads import HEADS, formula_params, head_params, with_head
+from cnnlab.results import at_least, exact
+from cnnlab.train import histories_table
+
+SOURCES = "Szegedy et al. 2015, Section 5; Lin et al. 2014, Table 5"
+
+
+def backbones(widths, deeper_widths, googlenet_divisor: int) -> dict:
+    """name -> build(): the small conv backbone, a deeper one and the mini-GoogLeNet, each ending in a feature map."""
+    return {
+        "convnet": lambda: conv_stack(stages_layout(widths, pool_after_last=False), include_top=False, name="convnet"),
+        "convnet_deeper": lambda: conv_stack(stages_layout(deeper_widths, pool_after_last=False), include_top=False,
+                                             name="convnet"),
+        "mini_googlenet": lambda: mini_googlenet(divisor=googlenet_divisor),
+    }
+
+
+def head_table(backbones: dict, head_args: dict) -> pd.DataFrame:
+    """Every head on every backbone: its parameters counted by Keras beside the formula's, and the model's."""
+    rows = []
+    for name, build in backbones.items():
+        backbone = build()
+        h, w, c = backbone.output.shape[1:]
+        for head in HEADS:
+            model = with_head(backbone, head, **head_args)
+            rows.append(dict(backbone=name, feature_map=f"{h}x{w}x{c}", head=head, head_params=head_params(model),
+                             formula=formula_params(head, h, w, c, head_args["num_classes"], head_args["fc_units"]),
+                             model_params=model.count_params()))
+        keras.backend.clear_session()
+    return pd.DataFrame(rows)
+
+
+def parameter_claims(rec, table: pd.DataFrame, fc_units: int) -> None:
+    """The formulas hold; the GAP head is hundreds of times smaller; at full size an FC head would hold most
+    of GoogLeNet's parameters. The full-size FC head (210M weights) is counted by the formula checked here,
+    not built."""
+    rec.claim("gap.head_params.formula", "Every head's parameter count equals its formula", 0,
+              int((table.head_params != table.formula).sum()), "mismatches", exact(0, why="counted by Keras"),
+              source="Szegedy et al. 2015; Lin et al. 2014")
+    main = table[table.backbone == "convnet"].set_index("head")
+    rec.claim("gap.head_params.ratio", "The GAP head has hundreds of times fewer parameters than the FC head "
+              f"({main.feature_map['fc']} feature map, FC {fc_units})", "> 100",
+              main.head_params["fc"] / main.head_params["gap"], "x", at_least(100, why="hundreds of times"),
+              source="Szegedy et al. 2015, Section 5",
+              note=f"FC head {main.head_params['fc']:,}, GAP head {main.head_params['gap']:,}")
+    rec.metric("whole_model_ratio_convnet", main.model_params["fc"] / main.model_params["gap"])
+    full = googlenet()
+    h, w, c = full.get_layer("inception_5b_concat").output.shape[1:]
+    gap_params = full.count_params()
+    fc_head = formula_params("fc", h, w, c, 1000, 4096)
+    with_fc = gap_params - formula_params("gap", h, w, c, 1000) + fc_head
+    del full
+    keras.backend.clear_session()
+    rec.metric("googlenet_params", dict(gap_head=gap_params, fc_head=with_fc))
+    rec.claim("gap.googlenet.fc_share", "At full size, an FC head would hold most of GoogLeNet's parameters: the "
+              "reduction comes from dropping the FC layers (FC head's share of an FC-head GoogLeNet)", "> 0.5",
+              fc_head / with_fc, "share", at_least(0.5, why="most of the parameters"), source="lecture seed 003",
+              note=f"GoogLeNet {gap_params:,} parameters with its GAP-linear head, {with_fc:,} with "
+              f"Flatten-FC(4096)-FC(1000) ({with_fc / gap_params:.0f}x)")
+
+
+def builds(plan, backbones: dict, head_args: dict, learning_rate: float) -> dict:
+    """(backbone, head) -> build(seed): the head on the backbone, compiled with Adam on logits."""
+
+    def trainable(backbone, head):
+        model = with_head(backbones[backbone](), head, **head_args)
+        model.compile(keras.optimizers.Adam(learning_rate),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+        return model
+
+    return {(b, h): lambda seed, b=b, h=h: trainable(b, h) for b, h in plan}
+
+
+def summary(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per backbone and head: parameters, mean and sd of train and test accuracy and their gap, s per epoch."""
+    trained = summarise(runs, ["backbone", "head"], ["train_acc", "test_acc", "train_test_gap"],
+                        first=["head_params", "params"])
+    trained["s_per_epoch"] = runs.groupby(["backbone", "head"], sort=False).s_per_epoch.mean().to_numpy()
+    return trained
+
+
+def accuracy_claims(rec, runs: pd.DataFrame, margin_pp: float, budget: str) -> None:
+    """GAP (and NiN) at least as accurate as FC; FC overfits more; dropout helps FC: per-seed differences
+    in percentage points with a margin of `margin_pp`."""
+    trained = set(zip(runs.backbone, runs["head"]))
+
+    def difference(backbone, a, b, column):
+        """Per seed, `column` of head a minus head b on `backbone`, in percentage points."""
+        return paired_difference(per_seed(runs, column, backbone=backbone, head=a),
+                                 per_seed(runs, column, backbone=backbone, head=b), scale=100)
+
+    def accuracies(head):
+        """Mean train and test accuracy of a head, for the notes: a small train-test gap can be underfitting."""
+        rows = runs[(runs.backbone == "convnet") & (runs["head"] == head)]
+        return f"{head}: train {rows.train_acc.mean():.3f}, test {rows.test_acc.mean():.3f}"
+
+    for backbone, head in [("convnet", "gap"), ("convnet", "nin"), ("convnet_deeper", "gap"),
+                          ("mini_googlenet", "gap")]:
+        if {(backbone, head), (backbone, "fc")} <= trained:
+            rec.claim(f"gap.accuracy.{backbone}.{head}", f"{backbone}: the {head} head is at least as accurate as the "
+                      f"FC head (test accuracy, {head} minus FC)", "+0.6 pp (GoogLeNet)",
+                      difference(backbone, head, "fc", "test_acc"), "pp",
+                      not_below(-margin_pp, why=f"a loss of up to {margin_pp} pp is tolerated"), source=SOURCES,
+                      note=budget)
+    effect = above(margin_pp, why=f"the minimum effect is {margin_pp} pp")
+    if {("convnet", "fc"), ("convnet", "gap")} <= trained:
+        rec.claim("gap.fc_overfits_more", "The FC head overfits more: its train-test gap minus the GAP head's", "> 0",
+                  difference("convnet", "fc", "gap", "train_test_gap"), "pp", effect,
+                  source="Szegedy et al. 2015, Section 5", note=f"{accuracies('fc')}; {accuracies('gap')}")
+    if {("convnet", "fc"), ("convnet", "fc_dropout")} <= trained:
+        rec.claim("gap.dropout_helps_fc", "Dropout helps the FC head (test accuracy, FC + dropout minus FC)",
+                  "+1.57 pp (NiN, CIFAR-10)", difference("convnet", "fc_dropout", "fc", "test_acc"), "pp", effect,
+                  source=SOURCES)
+        rec.claim("gap.dropout_narrows_fc_gap", "Dropout narrows the FC head's train-test gap (FC's gap minus FC + "
+                  "dropout's)", "> 0", difference("convnet", "fc", "fc_dropout", "train_test_gap"), "pp", effect,
+                  source="Lin et al. 2014, Section 4", note=f"{accuracies('fc')}; {accuracies('fc_dropout')}")
+    rec.metric("diverged_runs", runs[runs.diverged_at_step.notna()][["backbone", "head", "seed"]].to_dict("records"))
+
+
+def closing_table(curves: pd.DataFrame) -> pd.DataFrame:
+    """Per backbone with both heads and epoch: mean test accuracy over seeds of FC and GAP and their difference."""
+
+    def mean_curve(backbone, head):
+        rows = curves[(curves.backbone == backbone) & (curves["head"] == head)]
+        return rows.pivot(index="seed", columns="epoch", values="val_accuracy").to_numpy().mean(axis=0)
+
+    rows = []
+    for backbone in dict.fromkeys(curves.backbone):
+        if {(backbone, "fc"), (backbone, "gap")} <= set(zip(curves.backbone, curves["head"])):
+            for epoch, (f, g) in enumerate(zip(mean_curve(backbone, "fc"), mean_curve(backbone, "gap")), 1):
+                rows.append(dict(backbone=backbone, epoch=epoch, fc_test_acc=f, gap_test_acc=g, gap_minus_fc=g - f))
+    return pd.DataFrame(rows)
+
+
+def closing_claims(rec, trend: pd.DataFrame) -> None:
+    """GAP minus FC after the last epoch, reported with the first epoch's: is the gap closing?"""
+    for backbone, t in trend.groupby("backbone", sort=False):
+        first, last = t.gap_minus_fc.iloc[0], t.gap_minus_fc.iloc[-1]
+        rec.claim(f"gap.closing.{backbone}", f"{backbone}: GAP minus FC test accuracy after the last epoch (the "
+                  "first epoch's in the note)", None, round(100 * last, 3), "pp", None, source="CLAIMS 05",
+                  note=f"epoch 1: {100 * first:+.2f} pp, epoch {len(t)}: {100 * last:+.2f} pp; "
+                  f"{'closing' if abs(last) < abs(first) else 'not closing'} over {len(t)} epochs")
+
+
+def plot(curves: pd.DataFrame, trained: pd.DataFrame):
+    """Test accuracy per epoch of every run (per backbone and head), and the train-test gap per head."""
+    fig, axes = probe.new_figure(2)
+    curves = curves.assign(model=curves.backbone + " " + curves["head"])
+    styles = {model: (f"C{i}", "o", "-" if model.startswith("convnet ") else "--")
+              for i, model in enumerate(dict.fromkeys(curves.model))}
+    probe.plot_runs(axes[0], curves, "epoch", "model", "val_accuracy", styles)
+    axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0].set(xlabel="epoch", ylabel="test accuracy", title="test accuracy per epoch")
+    axes[0].legend(fontsize=7)
+    axes[1].bar(range(len(trained)), trained.train_test_gap, yerr=trained.train_test_gap_sd, capsize=3,
+                color=[f"C{i}" for i in range(len(trained))])
+    axes[1].set_xticks(range(len(trained)), [f"{r.backbone}\n{r.head}" for r in trained.itertuples()], fontsize=7,
+                       rotation=45, ha="right")
+    axes[1].set(ylabel="train accuracy - test accuracy", title="overfitting by head")
+    fig.tight_layout()
+    return fig

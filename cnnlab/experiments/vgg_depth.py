@@ -1,0 +1,104 @@
+"""Experiment 04: VGG's depth table (Simonyan & Zisserman 2015, Table 3) at a reduced width on Fashion-MNIST:
+does depth help, does LRN, do 1x1 convs, does one 5x5 do as well as two 3x3?"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import MaxNLocator
+
+from cnnlab import probe
+from cnnlab.compare import above, below, not_above, not_below, paired_difference, per_seed, summarise
+from cnnlab.models.vgg import PAPER_TOP1_ERROR, vgg, weight_layers
+from cnnlab.train import histories_table
+
+SOURCE = "Simonyan & Zisserman 2015, Table 3"
+
+
+def builds(configs, width_divisor: int, fc_units: int, dropout: float, init: str, learning_rate: float) -> dict:
+    """config -> build(seed): the VGG configuration for 32x32x1 inputs and 10 classes, compiled with Adam."""
+
+    def trainable(config):
+        model = vgg(config, input_shape=(32, 32, 1), num_classes=10, width_divisor=width_divisor, fc_units=fc_units,
+                    dropout=dropout, init=init)
+        model.compile(keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    return {c: lambda seed, c=c: trainable(c) for c in configs}
+
+
+def summary(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration: weight layers, parameters, mean and sd of train and test accuracy, the test error
+    in percent beside the paper's ImageNet top-1 error, seconds per epoch."""
+    trained = summarise(runs, "config", ["train_acc", "test_acc"], first=["weight_layers", "params"])
+    trained["test_error_pct"] = 100 * (1 - trained.test_acc)
+    trained["s_per_epoch"] = runs.groupby("config", sort=False).s_per_epoch.mean().to_numpy()
+    trained["paper_top1_error_pct"] = trained.config.map(PAPER_TOP1_ERROR)
+    return trained
+
+
+def claims(rec, runs: pd.DataFrame, margin_pp: float) -> None:
+    """Table 3's comparisons on the per-seed test errors, each decided with a margin of `margin_pp`."""
+    configs = set(runs.config)
+
+    def difference(a, b):
+        """Per seed, the test error of `a` minus that of `b`, in percentage points."""
+        error_a, error_b = (1.0 - np.array(per_seed(runs, "test_acc", config=c)) for c in (a, b))
+        return paired_difference(error_a, error_b, scale=100)
+
+    def paper_diff(a, b):
+        return round(PAPER_TOP1_ERROR[a] - PAPER_TOP1_ERROR[b], 1)
+
+    if {"A", "A-LRN"} <= configs:
+        rec.claim("vgg.lrn_no_help", "Local response normalisation does not improve A (A-LRN's error minus A's)",
+                  paper_diff("A-LRN", "A"), difference("A-LRN", "A"), "pp",
+                  not_below(-margin_pp, why=f"an improvement of more than {margin_pp} pp would count"), source=SOURCE)
+    for deep in ("D", "E"):
+        if {"A", deep} <= configs:
+            rec.claim(f"vgg.depth_not_worse.{deep}", f"Depth does not hurt: {deep} ({weight_layers(deep)} layers) is "
+                      f"not worse than A ({weight_layers('A')}) ({deep}'s error minus A's)", paper_diff(deep, "A"),
+                      difference(deep, "A"), "pp",
+                      not_above(margin_pp, why=f"a harm of up to {margin_pp} pp is tolerated"), source=SOURCE)
+            rec.claim(f"vgg.depth_better.{deep}", f"Depth helps: {deep} has a lower error than A ({deep}'s error "
+                      "minus A's)", paper_diff(deep, "A"), difference(deep, "A"), "pp",
+                      below(-margin_pp, why=f"the minimum effect is {margin_pp} pp"), source=SOURCE)
+    for worse, better, what in [("C", "D", "1x1 convs (C) vs 3x3 in the same places (D)"),
+                                ("E", "D", "19 layers (E) vs 16 (D)")]:
+        if {worse, better} <= configs:
+            rec.claim(f"vgg.{worse}_vs_{better}", f"{what}: {worse}'s error minus {better}'s",
+                      paper_diff(worse, better), difference(worse, better), "pp", None, source=SOURCE,
+                      note="reported, not judged")
+    if {"B", "B-5x5"} <= configs:
+        params = runs.groupby("config").params.first()
+        rec.claim("vgg.shallow_5x5_worse", "B with each pair of 3x3 convs replaced by one 5x5 has a higher error "
+                  "than B (B-5x5's error minus B's)", "> 0 (paper: 7% higher top-1)", difference("B-5x5", "B"), "pp",
+                  above(margin_pp, why=f"the minimum effect is {margin_pp} pp"),
+                  source="Simonyan & Zisserman 2015, Section 4.1",
+                  note=f"B-5x5 has {weight_layers('B-5x5')} weight layers and {int(params['B-5x5']):,} parameters at "
+                  f"this width, B {int(params['B']):,}")
+    diverged = runs[runs.diverged_at_step.notna()]
+    rec.metric("diverged_runs", diverged[["config", "seed", "diverged_at_step"]].to_dict("records"))
+
+
+def plot(trained: pd.DataFrame, histories: dict):
+    """Test error against weight layers beside the paper's top-1 error, and every run's training loss."""
+    fig, axes = probe.new_figure(2)
+    ax = axes[0]
+    ax.errorbar(trained.weight_layers, trained.test_error_pct, yerr=100 * trained.test_acc_sd, fmt="o", color="C0",
+                capsize=3, label="Fashion-MNIST (this run)")
+    for r in trained.itertuples():
+        ax.annotate(r.config, (r.weight_layers, r.test_error_pct), textcoords="offset points", xytext=(5, 3),
+                    fontsize=8)
+    ax.set(xlabel="weight layers", title="error vs depth")
+    ax.set_ylabel("test error, Fashion-MNIST (%)", color="C0")
+    paper = trained.dropna(subset=["paper_top1_error_pct"])
+    twin = ax.twinx()
+    twin.plot(paper.weight_layers, paper.paper_top1_error_pct, "s", color="C1", label="ImageNet top-1 (paper)")
+    twin.set_ylabel("ImageNet top-1 error, paper (%)", color="C1")
+    probe.plot_runs(axes[1], histories_table(histories, ("config",), "loss"), "epoch", "config", "loss")
+    axes[1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[1].set(xlabel="epoch", ylabel="training loss", title="training loss")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
