@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import stats
 
-from cnnlab.results import Rule, explain
+from cnnlab.rules import Rule, explain
 
 LEVEL = 0.95  # two-sided confidence level of every interval
 INTERVAL = f"the {round(100 * LEVEL)}% Student-t interval of the per-seed values"

@@ -19,7 +19,8 @@ sleep_s = 0.0
 """
 
 TOY_BODY = """import time
-from cnnlab.results import Record, exact
+from cnnlab.rules import exact
+from cnnlab.suite.results import Record
 rec = Record("99_toy", "toy", output_dir)
 print(f"toy run n={n} seed={seed}")
 time.sleep(sleep_s)
@@ -68,7 +69,8 @@ def toy_root(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def smoke_results(tmp_path_factory):
     """Run every experiment in the smoke profile into a temporary results folder, once per test session."""
-    from cnnlab import params, paths, runner
+    from cnnlab import paths
+    from cnnlab.suite import params, runner
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(paths, "RUNS", tmp_path_factory.mktemp("runs"))

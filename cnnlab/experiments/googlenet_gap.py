@@ -12,8 +12,7 @@ from cnnlab.compare import above, not_below, paired_difference, per_seed, summar
 from cnnlab.models.convnet import conv_stack, stages_layout
 from cnnlab.models.googlenet import googlenet, mini_googlenet
 from cnnlab.models.heads import HEADS, formula_params, head_params, with_head
-from cnnlab.results import at_least, exact
-from cnnlab.train import histories_table
+from cnnlab.rules import at_least, exact
 
 SOURCES = "Szegedy et al. 2015, Section 5; Lin et al. 2014, Table 5"
 

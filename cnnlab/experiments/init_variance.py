@@ -11,7 +11,7 @@ import pandas as pd
 from cnnlab import init, probe
 from cnnlab.compare import above, below, over_seeds, paired_ratio, per_seed
 from cnnlab.models.plain import plain_cnn, plain_mlp
-from cnnlab.results import at_least, at_most, between, within
+from cnnlab.rules import at_least, at_most, between, within
 from cnnlab.train import compile_sgd, curves_table, diverged_runs, run_steps, steps_to
 
 # scheme: (rule on the activation std ratio deep in a ReLU net, the value as the slides state it)

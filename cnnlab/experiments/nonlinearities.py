@@ -11,7 +11,7 @@ import pandas as pd
 from cnnlab import probe
 from cnnlab.compare import above, below, paired_ratio, per_seed
 from cnnlab.models.convnet import conv_stack, stages_layout
-from cnnlab.results import at_least
+from cnnlab.rules import at_least
 from cnnlab.train import compile_sgd, curves_table, run_steps, steps_to
 
 ANCHOR = 6.0  # Krizhevsky et al. 2012, Fig. 1: ReLU reached 25% six times faster than tanh

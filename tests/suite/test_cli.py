@@ -6,8 +6,8 @@ import re
 import pytest
 from conftest import TOY_YAML, write_toy
 
-from cnnlab import runner
-from cnnlab.__main__ import main
+from cnnlab.suite import runner
+from cnnlab.suite.cli import main
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,8 @@ fit), the variants, and the store of trained source nets."""
 import numpy as np
 import pytest
 
-from cnnlab import data, paths, runner
+from cnnlab import data, paths
+from cnnlab.suite import runner
 from cnnlab.models.convnet import POOL, conv_stack
 from cnnlab.train import compile_sgd, fit_steps, seed_everything
 from cnnlab.transfer import (NUMERIC_ENV, check_variant, copy_layers, stored_model, trained_net, transfer_builds,

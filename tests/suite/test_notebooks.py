@@ -5,9 +5,10 @@ import math
 import nbformat
 import pytest
 
-from cnnlab import params, paths, runner
+from cnnlab import paths
+from cnnlab.suite import params, runner
 from cnnlab.compare import decide_again
-from cnnlab.results import VERDICTS
+from cnnlab.suite.results import VERDICTS
 
 NOTEBOOKS = sorted(paths.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
@@ -50,7 +51,7 @@ def test_papermill_documents_every_parameter_with_a_type_and_a_help_line(noteboo
 )
 def test_nonsensical_values_are_refused_before_any_kernel_starts(experiment, override, message, tmp_path,
                                                                   monkeypatch, capsys):
-    from cnnlab.__main__ import main
+    from cnnlab.suite.cli import main
 
     monkeypatch.setattr(paths, "RUNS", tmp_path / "runs")
     assert main(["run", experiment, "--profile", "smoke", "-p", override]) == 2

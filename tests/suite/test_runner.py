@@ -12,8 +12,8 @@ import nbformat
 import pytest
 from conftest import TOY_BODY, write_toy
 
-from cnnlab import params, runner
-from cnnlab.results import RESULTS_FILE
+from cnnlab.suite import params, runner
+from cnnlab.suite.results import RESULTS_FILE
 
 RESULT_KEYS = {"experiment", "profile", "params", "seeds", "cache_key", "versions", "started", "duration_s",
                "metrics", "tables", "figures", "claims"}

@@ -8,15 +8,16 @@ import pandas as pd
 import pytest
 from conftest import write_toy
 
-from cnnlab import params, report, runner
-from cnnlab.results import fmt, write_json_atomic
+from cnnlab.suite import params, report, runner
+from cnnlab.suite.results import fmt, write_json_atomic
 
 REPORT_BODY = """import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 from cnnlab.compare import above, paired_ratio
-from cnnlab.results import Record, at_least, exact, within
+from cnnlab.rules import at_least, exact, within
+from cnnlab.suite.results import Record
 rec = Record("99_toy", "toy", output_dir)
 rec.table("sizes", pd.DataFrame({"layer": ["conv|1", "fc"], "params": [1234567, n]}))
 fig, ax = plt.subplots()

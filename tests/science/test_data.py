@@ -436,7 +436,7 @@ def test_split_validation_refuses_an_empty_split():
 def test_a_registered_dataset_is_loaded_fingerprinted_and_declarable(toy_root, monkeypatch):
     from conftest import TOY_YAML, write_toy
 
-    from cnnlab import params
+    from cnnlab.suite import params
 
     monkeypatch.setattr(data, "REGISTRY", dict(data.REGISTRY))
     shapes = [(2, 4, 4, 1), (2, 4, 4), (1, 4, 4, 1), (1, 4, 4)]

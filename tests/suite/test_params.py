@@ -4,8 +4,8 @@ import nbformat
 import pytest
 from conftest import TOY_YAML, write_toy
 
-from cnnlab import params
-from cnnlab.params import ParamError
+from cnnlab.suite import params
+from cnnlab.suite.params import ParamError
 
 TOY_DEFAULTS = dict(profile="quick", seed=0, output_dir="", n=3, rate=0.5, fail=False, sleep_s=0.0)
 

@@ -15,8 +15,9 @@ from pathlib import Path
 import pandas as pd
 
 from cnnlab import paths
-from cnnlab.results import (CHECK_SUFFIX, RESULTS_FILE, VERDICTS, explain, fmt, load_results, measured_text,
-                            per_seed_text)
+from cnnlab.rules import explain
+from cnnlab.suite.results import (CHECK_SUFFIX, RESULTS_FILE, VERDICTS, fmt, load_results, measured_text,
+                                  per_seed_text)
 
 SCORECARD = "SCORECARD.md"
 

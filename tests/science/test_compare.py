@@ -14,7 +14,7 @@ from cnnlab.compare import (
     paired_difference,
     paired_ratio,
 )
-from cnnlab.results import Record
+from cnnlab.suite.results import Record
 
 
 def test_mean_spread_uses_the_sample_standard_deviation():
@@ -142,7 +142,7 @@ def test_a_claim_with_nothing_measured_is_not_applicable(tmp_path):
 
 
 def test_a_seed_rule_refuses_a_single_number_and_vice_versa(tmp_path):
-    from cnnlab.results import at_least
+    from cnnlab.rules import at_least
 
     rec = Record("x", "x", tmp_path)
     with pytest.raises(TypeError, match="needs per-seed values"):

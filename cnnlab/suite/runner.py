@@ -27,8 +27,9 @@ from pathlib import Path
 import nbformat
 
 from cnnlab import data, paths
-from cnnlab.params import Experiment, resolve
-from cnnlab.results import CHECK_SUFFIX, RECORD_FILE, RESULTS_FILE, load_results, verdict_counts, write_json_atomic
+from cnnlab.suite.params import Experiment, resolve
+from cnnlab.suite.results import (CHECK_SUFFIX, RECORD_FILE, RESULTS_FILE, load_results, verdict_counts,
+                                  write_json_atomic)
 
 KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
 # A check run takes another floating-point path, as another CPU would: one thread, no oneDNN kernels. The

@@ -1,0 +1,114 @@
+"""The `cnnlab` command line (also `python -m cnnlab`): list, show, run, reproduce, report."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+
+from cnnlab import paths
+from cnnlab.data import DataError
+from cnnlab.suite import params
+from cnnlab.suite.params import PROFILES, ParamError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cnnlab", description="Reproduce the classic results of CNN lectures.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="list the experiments and their profiles")
+    show = commands.add_parser("show", help="show an experiment's parameters and each profile's values")
+    show.add_argument("experiment", help="name or number, e.g. 01 or 01_architecture_arithmetic")
+    run = commands.add_parser("run", help="run one experiment")
+    run.add_argument("experiment", help="name or number, e.g. 01 or 01_architecture_arithmetic")
+    run.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)} (default quick)")
+    run.add_argument("--seed", type=int, default=None, help="override the profile's seed")
+    run.add_argument("-p", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override one parameter (repeatable); the value is read as YAML")
+    run.add_argument("--force", action="store_true", help="run even when cached results match")
+    run.add_argument("--check", action="store_true",
+                     help="a check run: another floating-point path (one thread, oneDNN off) into <profile>-check/; "
+                          "the report marks claims whose verdict differs from the main run's as inconclusive")
+    reproduce = commands.add_parser("reproduce", help="run every experiment, then write the report")
+    reproduce.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)} (default quick)")
+    reproduce.add_argument("--force", action="store_true", help="run even when cached results match")
+    reproduce.add_argument("--check", action="store_true", help="check runs of every experiment (see run --check)")
+    report = commands.add_parser("report", help="write results/SCORECARD.md and the tables")
+    report.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)} (default quick)")
+    return parser
+
+
+def _list() -> None:
+    for exp in params.discover():
+        print(f"{exp.name:32s} {exp.title}  [{', '.join(exp.profiles)}]")
+
+
+def _show(args) -> None:
+    exp = params.find(args.experiment)
+    resolved = {p: params.resolve(exp, p) for p in PROFILES}
+    print(f"{exp.name}: {exp.title}")
+    print(f"notebook {paths.rel(exp.notebook)}, profiles in {paths.rel(exp.params_file)}")
+    for name, spec in exp.specs.items():
+        if name in params.RUNNER_KEYS:
+            continue
+        print(f"\n{name}: {spec.describe()}")
+        if spec.help:
+            print(f"    {spec.help}")
+        for profile in PROFILES:
+            value = resolved[profile][name]
+            mark = "" if value == exp.defaults[name] else "  (from the params file)"
+            print(f"    {profile:6s} {value!r}{mark}")
+
+
+def _run(args) -> None:
+    from cnnlab.suite import runner
+
+    exp = params.find(args.experiment)
+    overrides = dict(params.parse_override(text) for text in args.overrides)
+    params.resolve(exp, args.profile, overrides, args.seed)  # refuse bad input before anything starts
+    runner.run(exp, args.profile, overrides, args.seed, args.force, check=args.check)
+
+
+def _reproduce(args) -> None:
+    from cnnlab.suite import report, runner
+
+    experiments = params.discover()
+    for exp in experiments:
+        params.resolve(exp, args.profile)
+    start = time.monotonic()
+    for i, exp in enumerate(experiments, 1):
+        runner.run(exp, args.profile, force=args.force, position=(i, len(experiments)), check=args.check)
+    print(f"all {len(experiments)} experiments in {time.monotonic() - start:.0f} s")
+    print(f"wrote {paths.rel(report.build(args.profile))}")
+
+
+def _report(args) -> None:
+    from cnnlab.suite import report
+
+    if args.profile not in PROFILES:
+        raise ParamError(f"unknown profile '{args.profile}' (allowed: {', '.join(PROFILES)})")
+    print(f"wrote {paths.rel(report.build(args.profile))}")
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    from cnnlab.suite.runner import RunFailed
+
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` cleans up like Ctrl-C
+    try:
+        commands = {"list": lambda a: _list(), "show": _show, "run": _run, "reproduce": _reproduce, "report": _report}
+        commands[args.command](args)
+    except (ParamError, DataError, RunFailed, FileNotFoundError) as err:
+        print(f"cnnlab: error: {err}", file=sys.stderr)
+        return 2 if isinstance(err, ParamError) else 1
+    except KeyboardInterrupt:
+        print("cnnlab: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return 0
+
