@@ -103,8 +103,8 @@ def run_seeds(builds: dict, seeds, data, epochs: int, measures: dict, batch_size
             rows.append(row)
             histories[(key, seed)] = history
             label = " ".join(str(row[k]) for k in keys)
-            measured = ", ".join(f"{name} {row[name]:.4f}" for name in measures)
-            print(f"{label} seed {seed}: {row['params']:,} params, {measured}, {row['s_per_epoch']:.1f} s/epoch")
+            measured = "".join(f", {name} {row[name]:.4f}" for name in measures)
+            print(f"{label} seed {seed}: {row['params']:,} params{measured}, {row['s_per_epoch']:.1f} s/epoch")
     return pd.DataFrame(rows), histories
 
 
@@ -200,10 +200,11 @@ def run_steps(builds: dict, seeds, data, steps: int, every: int, probe, batch_si
     return runs
 
 
-def runs_table(runs: list[dict]) -> pd.DataFrame:
-    """The records of `run_steps` as a table: one row per run, without the curves and other objects."""
-    return pd.DataFrame([{k: v for k, v in r.items() if pd.api.types.is_scalar(v)}
-                         for r in runs])
+def runs_table(runs) -> pd.DataFrame:
+    """The runs of `run_steps` (records) or `run_seeds` (a table) as a table of their scalar columns: one row
+    per run, without the curves, arrays and other objects."""
+    records = runs.to_dict("records") if hasattr(runs, "to_dict") else runs
+    return pd.DataFrame([{k: v for k, v in r.items() if pd.api.types.is_scalar(v)} for r in records])
 
 
 def curves_table(runs: list[dict], keys) -> pd.DataFrame:

@@ -3,12 +3,14 @@
 Convention: a builder's weight layers below the classifier are named as its family's paper or
 keras.applications names them (the small nets of the experiments: `hidden_1` ... `hidden_L`); the
 full-size ImageNet nets end in softmax as keras.applications does, the small experiment nets in logits
-(`conv_stack` takes `classifier_activation`), trained with a from_logits loss.
+(`conv_stack` takes `classifier_activation`), trained with a from_logits loss; the segmentation nets (`fcn`,
+`encoder_decoder`) return per-pixel logits.
 """
 
 from cnnlab.models.alexnet import alexnet
 from cnnlab.models.alphago import alphago_policy
 from cnnlab.models.convnet import conv_stack
+from cnnlab.models.fcn import encoder_decoder, fcn, patch_classifier
 from cnnlab.models.googlenet import googlenet, mini_googlenet
 from cnnlab.models.lenet import lenet5
 from cnnlab.models.plain import plain_cnn, plain_mlp
@@ -26,6 +28,9 @@ MODELS = {
     "conv_stack": conv_stack,
     "plain_mlp": plain_mlp,
     "plain_cnn": plain_cnn,
+    "patch_classifier": patch_classifier,
+    "fcn": fcn,
+    "encoder_decoder": encoder_decoder,
 }
 
 __all__ = ["MODELS", *MODELS]
