@@ -6,7 +6,7 @@ PROFILE ?= quick
 STAMP := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup data reproduce check-verdicts run report test bench clean
+.PHONY: setup data browser reproduce check-verdicts run report test bench clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,21 @@ data:
 		echo "Fashion-MNIST: not installed; install Debian's dataset-fashion-mnist or set CNNLAB_DATA to a folder with the four IDX files"; \
 	fi
 
+# Debian's chromium, which the report's browser test drives (skipped, with the reason, where it is missing).
+browser:
+	@if command -v chromium >/dev/null || [ -n "$$CNNLAB_CHROMIUM" ]; then \
+		echo "Chromium: found"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "Chromium: installing Debian's chromium"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+			|| echo "Chromium: not installed (apt-get failed); the browser test will be skipped"; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then \
+		{ sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+			|| echo "Chromium: not installed (apt-get failed); the browser test will be skipped"; \
+	else \
+		echo "Chromium: not installed (no apt-get as root); the browser test will be skipped"; \
+	fi
+
 reproduce: setup data
 	$(BIN)/cnnlab reproduce --profile $(PROFILE)
 
@@ -44,7 +59,7 @@ run: setup data
 report: setup
 	$(BIN)/cnnlab report --profile $(PROFILE)
 
-test: setup data
+test: setup data browser
 	$(BIN)/pytest -q
 
 bench: setup data

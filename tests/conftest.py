@@ -1,8 +1,11 @@
-"""Shared fixtures: a toy workspace (one tiny notebook and its parameter file) for runner tests, and every
-experiment run once in the smoke profile for the experiments' claim checks."""
+"""Shared fixtures: a toy workspace (one tiny notebook and its parameter file) for runner tests, fake and toy
+runs for the report's tests, and every experiment run once in the smoke profile for the experiments' claim
+checks."""
 
+import io
 import json
 import os
+import re
 
 import nbformat
 import pytest
@@ -40,30 +43,89 @@ profiles:
 """
 
 
-def write_toy(root, body=TOY_BODY, yaml_text=TOY_YAML):
+# a toy notebook with a table, a figure and five claims of every kind, for the report
+REPORT_BODY = """import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pandas as pd
+from cnnlab.compare import above, paired_ratio
+from cnnlab.rules import at_least, exact, within
+from cnnlab.suite.results import Record
+rec = Record("99_toy", "toy", output_dir)
+rec.table("sizes", pd.DataFrame({"layer": ["conv|1", "fc"], "params": [1234567, n]}))
+fig, ax = plt.subplots()
+ax.plot([0, n])
+rec.figure("line", fig)
+rec.claim("toy.n", "n is three", 3, n, "items", exact(3), source="test")
+rec.claim("toy.rate", "rate is about a half", 0.5, rate * 1.1, "", within(0.5, 0.01, 0.1), source="slide 7",
+          note="ten percent off")
+rec.claim("toy.big", "big count", 1234567, 1234567.0, "params", at_least(1e6), source="test")
+rec.claim("toy.info", "reported only", None, None, "", None, source="test")
+rec.claim("toy.seeds", "b is faster", 6, paired_ratio([None, 300, 280], [100, 100, 100], cap=400), "x",
+          above(3.0), source="test")
+rec.save()
+"""
+
+
+def write_toy(root, body=TOY_BODY, yaml_text=TOY_YAML, name="99_toy", markdown="# Toy"):
     (root / "notebooks").mkdir(parents=True, exist_ok=True)
     (root / "params").mkdir(parents=True, exist_ok=True)
     params_cell = nbformat.v4.new_code_cell(TOY_PARAMETERS, metadata={"tags": ["parameters"]})
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Toy"), params_cell,
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(markdown), params_cell,
                                          nbformat.v4.new_code_cell(body)])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, root / "notebooks" / "99_toy.ipynb")
-    (root / "params" / "99_toy.yaml").write_text(yaml_text)
+    nbformat.write(nb, root / "notebooks" / f"{name}.ipynb")
+    (root / "params" / f"{name}.yaml").write_text(yaml_text)
+
+
+def use_workspace(mp, root):
+    """Point cnnlab.paths (and the kernels' $CNNLAB_ROOT) at the workspace `root`, through the MonkeyPatch `mp`."""
+    from cnnlab import paths
+
+    mp.setattr(paths, "ROOT", root)
+    mp.setattr(paths, "NOTEBOOKS", root / "notebooks")
+    mp.setattr(paths, "PARAMS", root / "params")
+    mp.setattr(paths, "RESULTS", root / "results")
+    mp.setattr(paths, "RUNS", root / "results" / "runs")
+    mp.setenv("CNNLAB_ROOT", str(root))
 
 
 @pytest.fixture
 def toy_root(tmp_path, monkeypatch):
     """A workspace with the toy experiment; cnnlab.paths point into it."""
-    from cnnlab import paths
-
     write_toy(tmp_path)
-    monkeypatch.setattr(paths, "ROOT", tmp_path)
-    monkeypatch.setattr(paths, "NOTEBOOKS", tmp_path / "notebooks")
-    monkeypatch.setattr(paths, "PARAMS", tmp_path / "params")
-    monkeypatch.setattr(paths, "RESULTS", tmp_path / "results")
-    monkeypatch.setattr(paths, "RUNS", tmp_path / "results" / "runs")
-    monkeypatch.setenv("CNNLAB_ROOT", str(tmp_path))
+    use_workspace(monkeypatch, tmp_path)
     return tmp_path
+
+
+def run_two_toys(root, mp, markdown="# Toy"):
+    """Run, in the workspace `root`, 98_other (the plain toy, n=4: not reproduced) and 99_toy (REPORT_BODY:
+    a table, a figure, five claims), quick profile; cnnlab's source digest fixed through the MonkeyPatch `mp`."""
+    from cnnlab.suite import params, runner
+
+    mp.setattr(runner.paths, "package_digest", lambda: "fixed")
+    write_toy(root, name="98_other")
+    write_toy(root, REPORT_BODY, markdown=markdown)
+    out = io.StringIO()
+    runner.run(params.find("98"), "quick", {"n": 4}, out=out)
+    runner.run(params.find("99"), "quick", out=out)
+
+
+def fake_run(root, experiment, profile, claims, tables=None):
+    """A results.json written by hand (no notebook, no figures) for `experiment` in `profile`."""
+    from cnnlab.suite.results import write_json_atomic
+
+    folder = root / "results" / "runs" / experiment / profile
+    write_json_atomic(folder / "results.json", dict(
+        experiment=experiment, profile=profile, params={}, seeds=[0, 1], cache_key="k",
+        versions={"tensorflow": "2.21.0", "keras": "3.15.1"}, started="2026-01-01T00:00:00+00:00",
+        duration_s=12.4, metrics={}, tables=tables or {}, figures=[], claims=claims))
+
+
+def claim(id, verdict, **extra):
+    """A claim as results.json stores it."""
+    return dict(dict(id=id, source="s", statement=f"about {id}", expected=1, measured=2, unit="", verdict=verdict,
+                     rule="r", note=""), **extra)
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +140,15 @@ def smoke_results(tmp_path_factory):
         outcomes = {exp.name: runner.run(exp, "smoke", force=True) for exp in params.discover()}
     return {name: dict(json.loads((o.run_dir / "results.json").read_text()), run_dir=o.run_dir)
             for name, o in outcomes.items()}
+
+
+def table_rows(markdown):
+    """The cells of every Markdown table row (header first), split on unescaped pipes."""
+    rows = []
+    for line in markdown.splitlines():
+        if line.startswith("|") and not re.fullmatch(r"\|[-:| ]+\|", line):
+            rows.append([cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]])
+    return rows
 
 
 def claims_of(results):

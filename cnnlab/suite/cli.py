@@ -33,7 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)} (default quick)")
     reproduce.add_argument("--force", action="store_true", help="run even when cached results match")
     reproduce.add_argument("--check", action="store_true", help="check runs of every experiment (see run --check)")
-    report = commands.add_parser("report", help="write results/SCORECARD.md and the tables")
+    report = commands.add_parser("report", help="write results/SCORECARD.md, the tables and the HTML report "
+                                                "(results/report/index.html)")
     report.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)} (default quick)")
     return parser
 
@@ -70,7 +71,7 @@ def _run(args) -> None:
 
 
 def _reproduce(args) -> None:
-    from cnnlab.suite import report, runner
+    from cnnlab.suite import runner
 
     experiments = params.discover()
     for exp in experiments:
@@ -79,15 +80,24 @@ def _reproduce(args) -> None:
     for i, exp in enumerate(experiments, 1):
         runner.run(exp, args.profile, force=args.force, position=(i, len(experiments)), check=args.check)
     print(f"all {len(experiments)} experiments in {time.monotonic() - start:.0f} s")
-    print(f"wrote {paths.rel(report.build(args.profile))}")
+    _write_report(args.profile)
 
 
 def _report(args) -> None:
-    from cnnlab.suite import report
-
     if args.profile not in PROFILES:
         raise ParamError(f"unknown profile '{args.profile}' (allowed: {', '.join(PROFILES)})")
-    print(f"wrote {paths.rel(report.build(args.profile))}")
+    _write_report(args.profile)
+
+
+def _write_report(profile: str) -> None:
+    """Write the scorecard, README's Results and the HTML report; the report's path comes last."""
+    from cnnlab.suite import report
+
+    written = report.build(profile)
+    print(f"wrote {paths.rel(written.scorecard)}")
+    if written.readme:
+        print(f"wrote {paths.rel(written.readme)} (its Results section)")
+    print(f"wrote {paths.rel(written.index)}: open {written.index.as_uri()} in a browser")
 
 
 def _interrupt(signum, frame):

@@ -240,14 +240,19 @@ def load(params_file: Path) -> Experiment:
     )
 
 
+def param_files() -> list[Path]:
+    """Every experiment's parameter file (`params/NN_name.yaml`), in order, unread."""
+    return sorted(paths.PARAMS.glob("[0-9][0-9]_*.yaml"))
+
+
 def discover() -> list[Experiment]:
     """Every experiment in params/, in order."""
-    return [load(p) for p in sorted(paths.PARAMS.glob("[0-9][0-9]_*.yaml"))]
+    return [load(p) for p in param_files()]
 
 
 def find(name: str) -> Experiment:
     """An experiment by full name (`01_architecture_arithmetic`), number (`01`) or title part."""
-    files = sorted(paths.PARAMS.glob("[0-9][0-9]_*.yaml"))
+    files = param_files()
     matches = [p for p in files if name in (p.stem, p.stem.split("_", 1)[0], p.stem.split("_", 1)[1])]
     if len(matches) != 1:
         allowed = ", ".join(p.stem for p in files) or "none"

@@ -1,25 +1,43 @@
-"""Aggregate every run's results.json into the scorecard and per-experiment tables.
+"""Aggregate every run's results.json into the scorecard, per-experiment tables and the HTML report.
 
 `build(profile)` writes `results/SCORECARD.md` (one row per claim), each experiment's tables as CSV
-and Markdown under `results/tables/<experiment>/`, and copies its figures to
-`results/figures/<experiment>/`, so a reader sees the reproduction without running it. Where a check
-run exists (`cnnlab run --check`: the same run on another floating-point path), a claim whose verdict
-differs between the two is reported inconclusive: that verdict depends on the machine.
+and Markdown under `results/tables/<experiment>/`, copies its figures to `results/figures/<experiment>/`,
+writes the HTML report under `results/report/` (`cnnlab.suite.html_report`) and the verdict counts to
+`results/summary.json`, from which README's Results section is rewritten, so a reader sees the reproduction
+without running it. An experiment without an intact run (never run, last run failed, results.json damaged)
+is named with the reason, never left out. Where a check run exists (`cnnlab run --check`: the same run on
+another floating-point path), a claim whose verdict differs between the two is reported inconclusive: that
+verdict depends on the machine.
 """
 
 from __future__ import annotations
 
 import shutil
+import textwrap
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
 from cnnlab import paths
 from cnnlab.rules import explain
-from cnnlab.suite.results import (CHECK_SUFFIX, RESULTS_FILE, VERDICTS, fmt, load_results, measured_text,
-                                  per_seed_text)
+from cnnlab.suite import html_report, params
+from cnnlab.suite.results import (CHECK_SUFFIX, RESULTS_FILE, VERDICTS, count_verdicts, fmt, load_results,
+                                  measured_text, per_seed_text, read_results, write_json_atomic)
 
 SCORECARD = "SCORECARD.md"
+SUMMARY = "summary.json"
+README = "README.md"
+README_START = "<!-- results: written by `cnnlab report` from results/summary.json; edit neither by hand -->"
+README_END = "<!-- end of results -->"
+
+
+class Written(NamedTuple):
+    """What `build` wrote for a reader: the scorecard, the report's index page, README (None when current)."""
+
+    scorecard: Path
+    index: Path
+    readme: Path | None
 
 
 def collect(profile: str) -> list[dict]:
@@ -48,6 +66,25 @@ def with_check(run: dict, profile: str) -> dict:
     return dict(run, claims=claims, checked=sum(c["id"] in theirs for c in run["claims"]), unstable=unstable)
 
 
+def missing_runs(runs: list[dict], profile: str) -> dict[str, str]:
+    """Every experiment (a parameter file, a run folder or a failed run of `profile`) without an intact run in
+    `runs`, with why in one line: the reports name them rather than leave them out."""
+    names = {p.stem for p in params.param_files()}
+    names |= {p.parent.name for name in (profile, f"{profile}.failed") for p in paths.RUNS.glob(f"*/{name}")}
+    return {name: _why_missing(name, profile) for name in sorted(names - {run["experiment"] for run in runs})}
+
+
+def _why_missing(experiment: str, profile: str) -> str:
+    folder = paths.RUNS / experiment / profile
+    _, problem = read_results(folder)
+    if problem:
+        return f"{paths.rel(folder / RESULTS_FILE)} is damaged: {problem}"
+    failed = folder.with_name(f"{profile}.failed")
+    if failed.is_dir():
+        return f"its last run failed; the executed notebook is in {paths.rel(failed)}/"
+    return f"not run in the {profile} profile (`cnnlab run {experiment} --profile {profile}`)"
+
+
 def claims_frame(runs: list[dict]) -> pd.DataFrame:
     rows = []
     for run in runs:
@@ -66,10 +103,9 @@ def _escape(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.map(lambda v: str(v).replace("|", "\\|").replace("\n", " "))
 
 
-def scorecard_markdown(runs: list[dict], profile: str) -> str:
+def scorecard_markdown(runs: list[dict], profile: str, missing: dict[str, str]) -> str:
     claims = claims_frame(runs)
-    counts = claims["verdict"].str.split(" ").str[0].value_counts() if len(claims) else pd.Series(dtype=int)
-    summary = ", ".join(f"{counts.get(v, 0)} {v.replace('_', ' ')}" for v in VERDICTS)
+    summary = _totals(count_verdicts([c for run in runs for c in run["claims"]]))
     lines = [
         f"# cnnlab scorecard ({profile} profile)",
         "",
@@ -87,6 +123,7 @@ def scorecard_markdown(runs: list[dict], profile: str) -> str:
             f"- **{run['experiment']}**: {run['duration_s']:.0f} s, {_memory(run)}seeds {run['seeds']}, "
             f"TensorFlow {run['versions'].get('tensorflow')}, Keras {run['versions'].get('keras')}{_checked(run)}"
         )
+    lines += [f"- **{name}**: no result: {why}" for name, why in missing.items()]
     lines += ["", _escape(claims[["experiment", "id", "statement", "expected", "measured", "verdict"]])
               .to_markdown(index=False), "", "## Rules and notes", ""]
     for _, c in claims.iterrows():
@@ -94,6 +131,11 @@ def scorecard_markdown(runs: list[dict], profile: str) -> str:
         note = f" Note: {c['note']}" if c["note"] else ""
         lines.append(f"- `{c['id']}` ({c['source']}): {c['rule']}.{seeds}{note}")
     return "\n".join(lines) + "\n"
+
+
+def _totals(counts: dict[str, int]) -> str:
+    """"2 reproduced, 0 partial, ...": every verdict's count, in VERDICTS order."""
+    return ", ".join(f"{counts.get(v, 0)} {v.replace('_', ' ')}" for v in VERDICTS)
 
 
 def _check_summary(runs: list[dict]) -> str:
@@ -119,15 +161,15 @@ def _memory(run: dict) -> str:
     return f"peak memory {run['peak_rss_mb'] / 1024:.1f} GiB, " if run.get("peak_rss_mb") else ""
 
 
-def export_tables(run: dict) -> list[Path]:
-    """Copy a run's tables to results/tables/<experiment>/ as CSV and Markdown."""
+def export_tables(run: dict) -> dict[str, Path]:
+    """Copy a run's tables to results/tables/<experiment>/ as CSV and Markdown; the CSV files by table name."""
     target = paths.emptied(paths.RESULTS / "tables" / run["experiment"])
-    written = []
+    written = {}
     for name, rel_path in run["tables"].items():
         frame = pd.read_csv(run["run_dir"] / rel_path)
         frame.to_csv(target / f"{name}.csv", index=False)
         (target / f"{name}.md").write_text(_escape(frame).to_markdown(index=False) + "\n")
-        written += [target / f"{name}.csv", target / f"{name}.md"]
+        written[name] = target / f"{name}.csv"
     return written
 
 
@@ -140,18 +182,76 @@ def export_figures(run: dict) -> list[Path]:
     return copied
 
 
-def build(profile: str = "quick") -> Path:
-    """Write the scorecard, tables and figures for every experiment run in `profile`."""
+def summary(runs: list[dict], missing: dict[str, str], profile: str) -> dict:
+    """What README's Results section is written from (results/summary.json): the verdict counts, in all and
+    per experiment, and the experiments without a result."""
+    return dict(
+        profile=profile, claims=sum(len(run["claims"]) for run in runs),
+        verdicts=count_verdicts([c for run in runs for c in run["claims"]]),
+        experiments=[
+            dict(experiment=run["experiment"], claims=len(run["claims"]), verdicts=count_verdicts(run["claims"]))
+            for run in runs
+        ],
+        missing=missing,
+    )
+
+
+def readme_section(facts: dict) -> str:
+    """README's Results section, markers included, written from a `summary`."""
+    rows = pd.DataFrame([
+        {"experiment": f"[{e['experiment']}](results/{html_report.SITE}/{e['experiment']}.html)", "claims": e["claims"]}
+        | {v.replace("_", " "): e["verdicts"].get(v, 0) for v in VERDICTS}
+        for e in facts["experiments"]
+    ])
+    index = f"results/{html_report.SITE}/index.html"
+    lines = [
+        README_START,
+        textwrap.fill(
+            f"The {facts['profile']} profile's {facts['claims']} lecture claims: {_totals(facts['verdicts'])}. "
+            f"[{index}]({index}) shows each claim with its rule and note, and every experiment's lecture text, "
+            "tables, figures and executed notebook: open it from disk in a browser, it needs no network. "
+            f"[results/{SCORECARD}](results/{SCORECARD}) lists the same claims as text.", width=110),
+        "",
+        rows.to_markdown(index=False),
+    ]
+    if facts["missing"]:
+        lines += ["", *[f"- **{name}**: no result: {why}" for name, why in facts["missing"].items()]]
+    return "\n".join(lines + [README_END])
+
+
+def readme_results(text: str) -> str | None:
+    """The Results section of a README's text, markers included (None when it has no markers)."""
+    start, end = text.find(README_START), text.find(README_END)
+    return text[start:end + len(README_END)] if 0 <= start < end else None
+
+
+def update_readme(section: str) -> Path | None:
+    """Put `section` in place of README's Results section; README's path when that changed it, None when it
+    was current or there is no README with the markers (a workspace of its own)."""
+    path = paths.ROOT / README
+    text = path.read_text() if path.exists() else ""
+    current = readme_results(text)
+    if current is None or current == section:
+        return None
+    path.write_text(text.replace(current, section))
+    return path
+
+
+def build(profile: str = "quick") -> Written:
+    """Write the scorecard, tables, figures, summary, README's Results and the HTML report for every experiment
+    run in `profile`."""
     runs = [with_check(run, profile) for run in collect(profile)]
     if not runs:
         raise FileNotFoundError(
             f"no results for profile '{profile}' under {paths.rel(paths.RUNS)}: run `cnnlab run EXP` first"
         )
-    for run in runs:
-        export_tables(run)
-        export_figures(run)
+    missing = missing_runs(runs, profile)
+    runs = [dict(run, table_files=export_tables(run), figure_files=export_figures(run)) for run in runs]
     path = paths.RESULTS / SCORECARD
     tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(scorecard_markdown(runs, profile))
+    tmp.write_text(scorecard_markdown(runs, profile, missing))
     tmp.replace(path)
-    return path
+    facts = summary(runs, missing, profile)
+    write_json_atomic(paths.RESULTS / SUMMARY, facts)
+    readme = update_readme(readme_section(facts))
+    return Written(path, html_report.write(runs, missing, profile), readme)

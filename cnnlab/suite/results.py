@@ -100,11 +100,17 @@ def per_seed_text(claim: dict) -> str:
     return ", ".join(f"{c}{v:.4g}" for v, c in zip(claim["per_seed"], claim["censored"]))
 
 
-def verdict_counts(claims: list[dict]) -> str:
-    """"3 inconclusive, 1 reproduced": how many claims got each verdict."""
-    counts = {}
+def count_verdicts(claims: list[dict]) -> dict[str, int]:
+    """How many claims got each verdict: every verdict of VERDICTS in its order (0 where none did), then any other."""
+    counts = dict.fromkeys(VERDICTS, 0)
     for claim in claims:
         counts[claim["verdict"]] = counts.get(claim["verdict"], 0) + 1
+    return counts
+
+
+def verdict_counts(claims: list[dict]) -> str:
+    """"3 inconclusive, 1 reproduced": how many claims got each verdict."""
+    counts = {verdict: n for verdict, n in count_verdicts(claims).items() if n}
     return ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items())) or "no claims"
 
 
@@ -249,22 +255,35 @@ class Record:
 
 
 RESULT_KEYS = ("experiment", "profile", "cache_key", "seeds", "versions", "duration_s", "tables", "figures", "claims")
+CLAIM_KEYS = ("id", "statement", "expected", "measured", "unit", "verdict", "rule")
 
 
-def load_results(run_dir: Path) -> dict | None:
-    """The results.json of a run folder, or None when there is none. A damaged one (cut off, not a
-    record) counts as none, with one warning line naming the file: the next run recomputes it."""
+def read_results(run_dir: Path) -> tuple[dict | None, str]:
+    """The results.json of a run folder and "", or None and why there is no result: "" when the file is
+    absent, what is wrong with it when it is damaged (cut off, not a record)."""
     path = Path(run_dir) / RESULTS_FILE
     if not path.exists():
-        return None
+        return None, ""
     try:
         record = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        problem = f"not valid JSON ({err})"
-    else:
-        missing = [k for k in RESULT_KEYS if k not in record] if isinstance(record, dict) else list(RESULT_KEYS)
-        if not missing:
-            return record
-        problem = f"lacks {', '.join(missing)}"
-    print(f"cnnlab: warning: {paths.rel(path)} is damaged ({problem}); treated as no result", file=sys.stderr)
-    return None
+        return None, f"not valid JSON ({err})"
+    missing = [k for k in RESULT_KEYS if k not in record] if isinstance(record, dict) else list(RESULT_KEYS)
+    if missing:
+        return None, f"lacks {', '.join(missing)}"
+    claims = record["claims"] if isinstance(record["claims"], list) else [None]
+    for i, claim in enumerate(claims, 1):
+        lacking = [k for k in CLAIM_KEYS if k not in claim] if isinstance(claim, dict) else list(CLAIM_KEYS)
+        if lacking:
+            return None, f"claim {i} lacks {', '.join(lacking)}"
+    return record, ""
+
+
+def load_results(run_dir: Path) -> dict | None:
+    """The results.json of a run folder, or None when there is none. A damaged one counts as none, with one
+    warning line naming the file: the next run recomputes it."""
+    record, problem = read_results(run_dir)
+    if problem:
+        print(f"cnnlab: warning: {paths.rel(Path(run_dir) / RESULTS_FILE)} is damaged ({problem}); treated as no "
+              "result", file=sys.stderr)
+    return record

@@ -82,7 +82,10 @@ def test_run_then_report(toy_root, capsys):
     assert "cached: results.json matches" in capsys.readouterr().out
 
     assert main(["report", "--profile", "smoke"]) == 0
-    assert capsys.readouterr().out == "wrote results/SCORECARD.md\n"
+    index = toy_root / "results" / "report" / "index.html"
+    assert capsys.readouterr().out == (f"wrote results/SCORECARD.md\nwrote results/report/index.html: open "
+                                       f"{index.as_uri()} in a browser\n")
+    assert re.search(r'data-experiment="99_toy"\s+data-verdict="not_reproduced"', index.read_text())
     scorecard = (toy_root / "results" / "SCORECARD.md").read_text()
     assert "# cnnlab scorecard (smoke profile)" in scorecard
     assert re.search(r"^\|\s*99_toy\s*\|\s*toy\.n\s*\|\s*n is three\s*\|\s*3 items\s*\|\s*2 items\s*\|"
@@ -116,7 +119,9 @@ def test_reproduce_runs_everything_then_reports(toy_root, capsys):
     out = capsys.readouterr().out
     assert "[1/1 99_toy smoke] running" in out
     assert "all 1 experiments in" in out
-    assert out.rstrip().endswith("wrote results/SCORECARD.md")
+    assert "\nwrote results/SCORECARD.md\n" in out
+    assert out.rstrip().endswith(f"wrote results/report/index.html: open "
+                                 f"{(toy_root / 'results' / 'report' / 'index.html').as_uri()} in a browser")
     assert "| 99_toy " in (toy_root / "results" / "SCORECARD.md").read_text()
 
 

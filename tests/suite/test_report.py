@@ -1,64 +1,25 @@
-"""cnnlab.report: the scorecard, exported tables and figures, number formatting."""
+"""cnnlab.report: the scorecard, exported tables and figures, number formatting, experiments without a result."""
 
-import io
 import json
 import re
 
 import pandas as pd
 import pytest
-from conftest import write_toy
+from conftest import claim, fake_run, run_two_toys, table_rows
 
-from cnnlab.suite import params, report, runner
-from cnnlab.suite.results import fmt, write_json_atomic
-
-REPORT_BODY = """import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-import pandas as pd
-from cnnlab.compare import above, paired_ratio
-from cnnlab.rules import at_least, exact, within
-from cnnlab.suite.results import Record
-rec = Record("99_toy", "toy", output_dir)
-rec.table("sizes", pd.DataFrame({"layer": ["conv|1", "fc"], "params": [1234567, n]}))
-fig, ax = plt.subplots()
-ax.plot([0, n])
-rec.figure("line", fig)
-rec.claim("toy.n", "n is three", 3, n, "items", exact(3), source="test")
-rec.claim("toy.rate", "rate is about a half", 0.5, rate * 1.1, "", within(0.5, 0.01, 0.1), source="slide 7",
-          note="ten percent off")
-rec.claim("toy.big", "big count", 1234567, 1234567.0, "params", at_least(1e6), source="test")
-rec.claim("toy.info", "reported only", None, None, "", None, source="test")
-rec.claim("toy.seeds", "b is faster", 6, paired_ratio([None, 300, 280], [100, 100, 100], cap=400), "x",
-          above(3.0), source="test")
-rec.save()
-"""
-
-
-def table_rows(markdown):
-    """The cells of every Markdown table row (header first), split on unescaped pipes."""
-    rows = []
-    for line in markdown.splitlines():
-        if line.startswith("|") and not re.fullmatch(r"\|[-:| ]+\|", line):
-            rows.append([cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]])
-    return rows
+from cnnlab.suite import report
+from cnnlab.suite.results import fmt
 
 
 @pytest.fixture
 def two_runs(toy_root, monkeypatch):
-    """98_other (the plain toy, n=4: not reproduced) and 99_toy (tables, a figure, four claims), quick profile."""
-    monkeypatch.setattr(runner.paths, "package_digest", lambda: "fixed")
-    write_toy(toy_root)
-    (toy_root / "notebooks" / "99_toy.ipynb").rename(toy_root / "notebooks" / "98_other.ipynb")
-    (toy_root / "params" / "99_toy.yaml").rename(toy_root / "params" / "98_other.yaml")
-    write_toy(toy_root, REPORT_BODY)
-    out = io.StringIO()
-    runner.run(params.find("98"), "quick", {"n": 4}, out=out)
-    runner.run(params.find("99"), "quick", out=out)
+    """98_other and 99_toy run in the quick profile (conftest's run_two_toys)."""
+    run_two_toys(toy_root, monkeypatch)
     return toy_root
 
 
 def test_scorecard_has_one_row_per_claim(two_runs):
-    path = report.build("quick")
+    path = report.build("quick").scorecard
     assert path == two_runs / "results" / "SCORECARD.md"
     text = path.read_text()
     assert text.startswith("# cnnlab scorecard (quick profile)\n")
@@ -103,25 +64,12 @@ def test_tables_and_figures_are_exported(two_runs):
     assert figure.read_bytes()[:4] == b"\x89PNG"
 
 
-def fake_run(root, experiment, profile, claims, tables=None):
-    folder = root / "results" / "runs" / experiment / profile
-    write_json_atomic(folder / "results.json", dict(
-        experiment=experiment, profile=profile, params={}, seeds=[0, 1], cache_key="k",
-        versions={"tensorflow": "2.21.0", "keras": "3.15.1"}, started="2026-01-01T00:00:00+00:00",
-        duration_s=12.4, metrics={}, tables=tables or {}, figures=[], claims=claims))
-
-
-def claim(id, verdict, **extra):
-    return dict(dict(id=id, source="s", statement=f"about {id}", expected=1, measured=2, unit="", verdict=verdict,
-                     rule="r", note=""), **extra)
-
-
 def test_scorecard_from_results_only_of_that_profile(toy_root):
     fake_run(toy_root, "01_a", "smoke", [claim("a.x", "reproduced"), claim("a.y", "not_applicable")])
     fake_run(toy_root, "01_a", "quick", [claim("a.z", "partial")])
     fake_run(toy_root, "02_b", "smoke", [claim("b.x", "reproduced", source_inconsistent=True,
                                                statement="a | pipe", note="line\nbreak")])
-    text = report.build("smoke").read_text()
+    text = report.build("smoke").scorecard.read_text()
     assert "from 2 experiment run(s): 3 claims, 2 reproduced, 0 partial, 0 inconclusive, 0 not reproduced, 1 not applicable." in text
     assert "- **01_a**: 12 s, seeds [0, 1], TensorFlow 2.21.0, Keras 3.15.1" in text
     rows = table_rows(text)
@@ -177,7 +125,7 @@ def test_a_verdict_that_differs_on_the_check_run_is_reported_inconclusive(toy_ro
     fake_run(toy_root, "01_a", "quick-check", [claim("a.x", "reproduced", measured=3),
                                                claim("a.y", "not_reproduced", measured=5), claim("a.z", "partial")])
     fake_run(toy_root, "02_b", "quick", [claim("b.x", "reproduced")])  # no check run
-    text = report.build("quick").read_text()
+    text = report.build("quick").scorecard.read_text()
     assert ("from 2 experiment run(s): 4 claims, 2 reproduced, 0 partial, 2 inconclusive, 0 not reproduced, "
             "0 not applicable.") in text
     assert ("Verdicts were checked against a second run of 1 of the 2 experiments on another floating-point path "
@@ -194,5 +142,5 @@ def test_a_verdict_that_differs_on_the_check_run_is_reported_inconclusive(toy_ro
 
 def test_without_check_runs_the_scorecard_says_so(toy_root):
     fake_run(toy_root, "01_a", "quick", [claim("a.x", "reproduced")])
-    text = report.build("quick").read_text()
+    text = report.build("quick").scorecard.read_text()
     assert "No check run (`cnnlab reproduce --check`) was found" in text

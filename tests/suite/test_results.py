@@ -191,6 +191,13 @@ def test_load_results(tmp_path):
     ("[1, 2]", "lacks " + ", ".join(results.RESULT_KEYS)),
     ('{"experiment": "01", "profile": "quick", "cache_key": "k", "seeds": [0], "versions": {}, "duration_s": 1, '
      '"tables": {}, "figures": []}', "lacks claims"),
+    ('{"experiment": "01", "profile": "quick", "cache_key": "k", "seeds": [0], "versions": {}, "duration_s": 1, '
+     '"tables": {}, "figures": [], "claims": [{"id": "a", "statement": "s", "expected": 1, "measured": 1, '
+     '"unit": "", "verdict": "reproduced", "rule": "r"}, {"id": "b", "verdict": "partial"}]}',
+     "claim 2 lacks statement, expected, measured, unit, rule"),
+    ('{"experiment": "01", "profile": "quick", "cache_key": "k", "seeds": [0], "versions": {}, "duration_s": 1, '
+     '"tables": {}, "figures": [], "claims": "none"}', "claim 1 lacks id, statement, expected, measured, unit, "
+     "verdict, rule"),
 ])
 def test_a_damaged_results_file_is_no_result_with_one_warning(tmp_path, capsys, content, problem):
     (tmp_path / "results.json").write_text(content)
