@@ -1,0 +1,32 @@
+"""Experiment 10 in the smoke profile: every claim recomputed from the recorded tables, the receptive fields
+of the three stages exact, the figures there."""
+
+import pytest
+from conftest import claims_of, table_of
+
+
+def test_visualisation_claims_follow_from_the_tables(smoke_results):
+    results = smoke_results["10_visualisation"]
+    claims = claims_of(results)
+    assert set(claims) == {"vis.filters.structured", "vis.units.deeper_more_selective", "vis.occlusion.on_object",
+                           "vis.saliency.on_object", "vis.class_models.classified"}
+    purity = table_of(results, "class_purity")
+    # 5x5 convs with a 2x2 pool after each: 5, then 5 + 1 + 4 * 2 = 14, then 14 + 1 * 2 + 4 * 4 = 32
+    assert purity.layer.tolist() == ["hidden_1", "hidden_2", "hidden_3"]
+    assert purity.receptive_field.tolist() == [5, 14, 32] and purity.units.tolist() == [8, 16, 16]
+    assert ((purity.purity_min >= 1 / 9) & (purity.purity_max <= 1)).all()
+    assert claims["vis.units.deeper_more_selective"]["measured"] == pytest.approx(
+        purity.purity.iloc[-1] - purity.purity.iloc[0])
+    objects = table_of(results, "occlusion_saliency")
+    assert len(objects) == 8
+    inside = ((objects.top <= objects.peak_row) & (objects.peak_row < objects.top + 28)
+              & (objects.left <= objects.peak_col) & (objects.peak_col < objects.left + 28))
+    assert (inside == objects.on_object).all()
+    assert ((objects.saliency_in_box > 0) & (objects.saliency_in_box < 1)).all()
+    assert claims["vis.occlusion.on_object"]["measured"] == pytest.approx(objects.on_object.mean())
+    assert claims["vis.saliency.on_object"]["measured"] == pytest.approx(
+        objects.saliency_in_box.mean() / (28 * 28 / (48 * 48)))
+    assert 0 <= claims["vis.class_models.classified"]["measured"] <= 1
+    figures = {name.split("/")[-1] for name in results["figures"]}
+    assert {"filters.png", "activations_0.png", "top_patches.png", "occlusion_saliency.png",
+            "class_models.png"} <= figures
