@@ -4,7 +4,8 @@
   patterns, so adjacent weights correlate; i.i.d. initial weights do not.
 - Activation maps (`activation_maps`) and the top image patches per unit (Zeiler & Fergus 2014): each unit's
   strongest responses over a set of images, cropped to the unit's receptive field (`receptive_field_box`), and
-  `class_purity`, the share of a unit's top patches that come from its most frequent class (chance 0.1).
+  `class_purity`, the share of a unit's top patches that come from its most frequent class (`chance_purity`
+  for random labels: 0.29 for nine patches of ten classes).
 - Occlusion sensitivity (Zeiler & Fergus Fig. 7, `occlusion_map`): the drop of the true class's probability
   while a square of `fill` covers each place; saliency (Simonyan et al. 2014, `saliency`): |d score / d input|.
 - Class-model images (Simonyan et al. 2014, `class_model_images`): gradient ascent on a class score from noise,
@@ -113,6 +114,24 @@ def class_purity(labels: np.ndarray) -> np.ndarray:
     """Per row of labels (a unit's top patches), the share that come from its most frequent class."""
     labels = np.asarray(labels)
     return np.array([np.bincount(row).max() / len(row) for row in labels])
+
+
+def chance_purity(top: int, classes: int = 10) -> float:
+    """The expected class purity of `top` labels drawn uniformly from `classes`: E[max count] / top, exactly
+    (sequences with every count <= m are top! [x^top] (sum_{k<=m} x^k / k!)^classes)."""
+    from fractions import Fraction
+    from math import factorial
+
+    def at_most(m):
+        poly = [Fraction(1)]
+        term = [Fraction(1, factorial(k)) for k in range(m + 1)]
+        for _ in range(classes):
+            poly = [sum(poly[i] * term[n - i] for i in range(len(poly)) if 0 <= n - i <= m)
+                    for n in range(min(len(poly) + m, top + 1))]
+        return poly[top] * factorial(top) / Fraction(classes) ** top if top < len(poly) else Fraction(0)
+
+    expected = sum(1 - at_most(m - 1) for m in range(1, top + 1))  # E[max] = sum over m of P(max >= m)
+    return float(expected / top)
 
 
 def occlusion_map(model, image: np.ndarray, label: int, size: int, stride: int, fill: float = 0.0) -> np.ndarray:

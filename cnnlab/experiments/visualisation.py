@@ -79,22 +79,24 @@ def plot_activation_maps(maps: dict, image: np.ndarray, channels: int = 8):
 
 
 def purity_table(model, layer_names, x: np.ndarray, y: np.ndarray, top: int) -> tuple[pd.DataFrame, dict]:
-    """Per layer: its receptive field and the class purity of every unit's `top` patches (mean, min, max; chance
-    0.1); and layer -> (patches, labels) for the figure."""
+    """Per layer: its receptive field and the class purity of every unit's `top` patches (mean, min, max, and
+    what random labels give); and layer -> (patches, labels) for the figure."""
     rows, patches = [], {}
     for name in layer_names:
         crops, images, _ = visual.top_patches(model, name, x, top)
         purity = visual.class_purity(y[images])
         patches[name] = (crops, y[images])
         rows.append(dict(layer=name, receptive_field=visual.receptive_field_box(model, name)[0], units=len(purity),
-                         purity=purity.mean(), purity_min=purity.min(), purity_max=purity.max()))
+                         purity=purity.mean(), purity_min=purity.min(), purity_max=purity.max(),
+                         chance=visual.chance_purity(top, int(y.max()) + 1)))
     return pd.DataFrame(rows), patches
 
 
 def purity_claim(rec, table: pd.DataFrame, images: int, top: int) -> None:
     first, last = table.iloc[0], table.iloc[-1]
     rec.claim("vis.units.deeper_more_selective", f"Units of deeper layers are more class-selective: class purity "
-              f"of each unit's top {top} patches, {last.layer} minus {first.layer} (chance 0.1)", "> 0",
+              f"of each unit's top {top} patches, {last.layer} minus {first.layer} (random labels give "
+              f"{first.chance:.2f})", "> 0",
               last.purity - first.purity, "purity", at_least(0.1, why="a tenth of the patches: one more of nine"),
               source=f"{SOURCE_ZF}, Fig. 2", note="mean purity per layer " + ", ".join(
                   f"{r.layer} {r.purity:.2f}" for r in table.itertuples()) + f"; over {images} test images")

@@ -15,6 +15,7 @@ def test_visualisation_claims_follow_from_the_tables(smoke_results):
     assert purity.layer.tolist() == ["hidden_1", "hidden_2", "hidden_3"]
     assert purity.receptive_field.tolist() == [5, 14, 32] and purity.units.tolist() == [8, 16, 16]
     assert ((purity.purity_min >= 1 / 9) & (purity.purity_max <= 1)).all()
+    assert purity.chance.tolist() == pytest.approx([0.2858] * 3, abs=1e-4)
     assert claims["vis.units.deeper_more_selective"]["measured"] == pytest.approx(
         purity.purity.iloc[-1] - purity.purity.iloc[0])
     objects = table_of(results, "occlusion_saliency")

@@ -49,8 +49,12 @@ def test_top_patches_crop_the_strongest_images(net):
         assert np.allclose(responses[unit], peaks[images[unit], unit])
 
 
-def test_class_purity():
+def test_class_purity_and_what_random_labels_give():
     assert visual.class_purity([[1, 1, 2], [3, 4, 5]]).tolist() == pytest.approx([2 / 3, 1 / 3])
+    assert visual.chance_purity(2, 2) == 0.75  # two labels of two classes: the same with probability 1/2
+    assert visual.chance_purity(3, 1) == 1.0
+    labels = np.random.default_rng(0).integers(0, 10, (20000, 9))
+    assert visual.chance_purity(9, 10) == pytest.approx(visual.class_purity(labels).mean(), abs=0.005)
 
 
 def test_occlusion_finds_the_one_region_the_answer_depends_on():
