@@ -9,6 +9,7 @@ full-size ImageNet nets end in softmax as keras.applications does, the small exp
 
 from cnnlab.models.alexnet import alexnet
 from cnnlab.models.alphago import alphago_policy
+from cnnlab.models.cifar_resnet import cifar_resnet
 from cnnlab.models.convnet import conv_stack
 from cnnlab.models.fcn import encoder_decoder, fcn, patch_classifier
 from cnnlab.models.googlenet import googlenet, mini_googlenet
@@ -23,6 +24,7 @@ MODELS = {
     "vgg": vgg,
     "googlenet": googlenet,
     "resnet": resnet,
+    "cifar_resnet": cifar_resnet,
     "alphago_policy": alphago_policy,
     "mini_googlenet": mini_googlenet,
     "conv_stack": conv_stack,

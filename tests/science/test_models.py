@@ -34,7 +34,7 @@ def kernel_size(model, name):
 
 def test_models_registry():
     assert set(MODELS) == {"lenet5", "alexnet", "vgg", "googlenet", "resnet", "alphago_policy", "mini_googlenet",
-                           "conv_stack", "plain_mlp", "plain_cnn", "patch_classifier", "fcn", "encoder_decoder"}
+                           "conv_stack", "plain_mlp", "plain_cnn", "patch_classifier", "fcn", "encoder_decoder", "cifar_resnet"}
 
 
 # ---------------------------------------------------------------- LeNet-5

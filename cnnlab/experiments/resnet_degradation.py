@@ -1,0 +1,157 @@
+"""Experiment 06: ResNet (He et al. 2016): the exact parameters of the CIFAR nets, degradation of a deep plain
+net and the residual fix, and lesions (Veit et al. 2016: a ResNet behaves like an ensemble of shallower nets)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pandas as pd
+
+from cnnlab import lesions, probe
+from cnnlab.compare import above, below, not_above, paired_difference, per_seed
+from cnnlab.models.cifar_resnet import PAPER_PARAMS_M, cifar_resnet, step_schedule
+from cnnlab.rules import at_least, at_most, exact, within
+from cnnlab.train import curves_table
+
+SOURCE_HE = "He et al. 2016"
+SOURCE_VEIT = "Veit, Wilber & Belongie 2016"
+
+
+def trainable(model) -> int:
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+def parameter_table(depths) -> pd.DataFrame:
+    """Per depth at full width (32x32x3, 10 classes): the trained parameters of ResNet (option A and B) and of
+    the plain net, beside the paper's Table 6."""
+    rows = []
+    for depth in depths:
+        counts = {}
+        for label, residual, shortcut in (("resnet_a", True, "A"), ("resnet_b", True, "B"), ("plain", False, "A")):
+            counts[label] = trainable(cifar_resnet(depth, residual, shortcut))
+            keras.backend.clear_session()
+        rows.append(dict(depth=depth, **counts, paper_m=PAPER_PARAMS_M.get(depth)))
+    return pd.DataFrame(rows)
+
+
+def parameter_claims(rec, table: pd.DataFrame) -> None:
+    for r in table.dropna(subset=["paper_m"]).itertuples():
+        decimals = len(f"{r.paper_m}".split(".")[1])
+        rec.claim(f"resnet.params.{r.depth}", f"ResNet-{r.depth} (CIFAR-10, option A) has {r.paper_m}M parameters",
+                  r.paper_m, r.resnet_a / 1e6, "M", within(r.paper_m, 0.5 * 10**-decimals, why="the table rounds"),
+                  source=f"{SOURCE_HE}, Table 6", note=f"{r.resnet_a:,} trained parameters")
+    rec.claim("resnet.params.plain_equals_residual", "With option A shortcuts a plain net and its ResNet have the "
+              "same parameters (depths with a different count)", 0, int((table.plain != table.resnet_a).sum()),
+              "depths", exact(0, why="option A is parameter-free"), source=f"{SOURCE_HE}, Sec. 4.1",
+              note=f"option B's projections add {int((table.resnet_b - table.resnet_a).iloc[0]):,} at every depth")
+
+
+def builds(depths, width_divisor: int, weight_decay: float, steps: int, learning_rate: float, warmup_steps: int,
+           momentum: float) -> dict:
+    """(net, depth) -> build(seed): plain and residual nets for 28x28x1, SGD with momentum on He et al.'s
+    schedule (a warm-up at a tenth of the rate, then /10 at 50% and 75% of the steps)."""
+
+    def build(residual, depth, seed):
+        model = cifar_resnet(depth, residual, width_divisor=width_divisor, weight_decay=weight_decay,
+                             input_shape=(28, 28, 1), seed=seed)
+        schedule = step_schedule(steps, learning_rate, warmup_steps, learning_rate / 10)
+        model.compile(keras.optimizers.SGD(schedule, momentum=momentum),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+        return model
+
+    return {(net, d): lambda s, net=net, d=d: build(net == "resnet", d, s) for net in ("plain", "resnet")
+            for d in depths}
+
+
+def measure(train_probe, test, lesion_seed: int, lesion_images: int, max_k: int, draws: int, lesioned_nets):
+    """`run_steps`' describe hook: the training cross-entropy and error on `train_probe` and the test error,
+    in inference mode; for the nets `lesioned_nets` of seed `lesion_seed`, their lesion table (k random blocks
+    up to `max_k` for a ResNet)."""
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def describe(model, run):
+        logits = model.predict(train_probe[0], batch_size=500, verbose=0)
+        found = dict(train_ce=float(loss(train_probe[1], logits)),
+                     train_error=float(np.mean(np.argmax(logits, -1) != train_probe[1])),
+                     test_error=lesions.error(model, *test))
+        if run["seed"] == lesion_seed and (run["net"], run["depth"]) in lesioned_nets:
+            k = max_k if run["net"] == "resnet" else 0  # random sets only of residual blocks
+            found["lesions"] = lesions.lesion_table(model, test[0][:lesion_images], test[1][:lesion_images], k,
+                                                    draws, lesion_seed)
+        return found
+
+    return describe
+
+
+def degradation_claims(rec, runs: list[dict], shallow: int, deep: int, margin: float, margin_pp: float) -> None:
+    """He et al. Fig. 6: the deep plain net trains worse than the shallow one; the deep ResNet does not, and
+    beats the deep plain net. Per-seed differences of the training cross-entropy (inference mode)."""
+
+    def difference(a, b, column="train_ce", scale=1.0):
+        return paired_difference(per_seed(runs, column, net=a[0], depth=a[1]),
+                                 per_seed(runs, column, net=b[0], depth=b[1]), scale=scale)
+
+    effect = dict(why=f"the minimum effect is {margin} in cross-entropy")
+    source = f"{SOURCE_HE}, Fig. 6"
+    rec.claim("resnet.degradation.train", f"Degradation: plain-{deep} ends with a higher training loss than "
+              f"plain-{shallow} (training cross-entropy, {deep} minus {shallow})", "> 0",
+              difference(("plain", deep), ("plain", shallow)), "nats", above(margin, **effect), source=source,
+              note="an optimisation problem, not overfitting: measured on training images")
+    rec.claim("resnet.degradation.test", f"plain-{deep}'s test error is higher than plain-{shallow}'s too ({deep} "
+              f"minus {shallow})", "> 0", difference(("plain", deep), ("plain", shallow), "test_error", 100), "pp",
+              above(margin_pp, why=f"the minimum effect is {margin_pp} pp"), source=source)
+    rec.claim("resnet.residual.deeper_trains", f"ResNet-{deep} trains at least as well as ResNet-{shallow} "
+              f"(training cross-entropy, {deep} minus {shallow})", "<= 0",
+              difference(("resnet", deep), ("resnet", shallow)), "nats",
+              not_above(margin, why=f"a loss up to {margin} higher is within noise"), source=source)
+    rec.claim("resnet.residual.fixes_degradation", f"ResNet-{deep} trains clearly better than plain-{deep} "
+              "(training cross-entropy, ResNet minus plain)", "< 0", difference(("resnet", deep), ("plain", deep)),
+              "nats", below(-margin, **effect), source=source)
+    rec.metric("diverged_runs", [dict(net=r["net"], depth=r["depth"], seed=r["seed"], step=r["diverged_at_step"])
+                                 for r in runs if r["diverged_at_step"]])
+
+
+def lesion_frame(runs: list[dict]) -> pd.DataFrame:
+    """Every lesion table of the runs, with the net's name."""
+    return pd.concat([r["lesions"].assign(net=f"{r['net']}{r['depth']}") for r in runs if "lesions" in r],
+                     ignore_index=True)
+
+
+def lesion_claims(rec, table: pd.DataFrame, resnet: str, plain: str, small_pp: float) -> None:
+    """Veit et al.: deleting one residual block costs little; deleting a layer of a plain net drops it to about
+    chance; the error grows with the number of deleted blocks (reported)."""
+    res = table[(table.net == resnet) & (table.kind == "single")]
+    rec.claim("resnet.lesion.single_block_small", f"Deleting one residual block of a trained {resnet} costs little "
+              "(median test-error increase over its blocks)", "small", 100 * res.increase.median(), "pp",
+              at_most(small_pp, why=f"'little': {small_pp} pp or less"), source=f"{SOURCE_VEIT}, Fig. 3",
+              note=f"{len(res)} blocks; mean {100 * res.increase.mean():.1f} pp, largest "
+              f"{100 * res.increase.max():.1f} pp ({res.deleted.iloc[int(res.increase.argmax())]}); intact error "
+              f"{table[table.net == resnet].error.iloc[0]:.3f}")
+    flat = table[(table.net == plain) & (table.kind == "single")]
+    rec.claim("resnet.lesion.plain_layer_to_chance", f"Deleting one block of a trained {plain} drops it towards "
+              "chance (mean test error over its deletable blocks; chance 0.9)", "about 0.9", flat.error.mean(),
+              "error", at_least(0.8, partial=0.6, why="near chance; partial: most of the way"),
+              source=f"{SOURCE_VEIT}, Fig. 3", note=f"intact error {table[table.net == plain].error.iloc[0]:.3f}; "
+              f"{len(flat)} blocks")
+    grows = table[(table.net == resnet) & (table.kind == "random")].groupby("k").error.mean()
+    rec.claim("resnet.lesion.random_k", f"{resnet}: test error as k random blocks are deleted (k = "
+              f"{grows.index.max()}; the others in the note)", "grows smoothly", float(grows.iloc[-1]), "error", None,
+              source=f"{SOURCE_VEIT}, Fig. 5", note=", ".join(f"k={k}: {e:.3f}" for k, e in grows.items()))
+
+
+def plot(runs: list[dict], lesion_table: pd.DataFrame, resnet: str):
+    """He et al.'s Fig. 6 analogue (training error per step of plain and residual nets) and the single-block
+    lesions of the ResNet."""
+    fig, axes = probe.new_figure(3)
+    curves = curves_table(runs, ("net", "depth"))
+    curves["model"] = curves.net + "-" + curves.depth.astype(str)
+    for ax, net in zip(axes, ("plain", "resnet")):
+        probe.plot_runs(ax, curves[curves.net == net], "step", "model", "error")
+        ax.set(title=f"{net} nets", xlabel="step", ylabel="training error (fixed training images)")
+        ax.legend(fontsize=8)
+    single = lesion_table[(lesion_table.net == resnet) & (lesion_table.kind == "single")]
+    axes[2].bar(range(len(single)), 100 * single.increase, color=["C3" if d else "C0" for d in single.downsampling])
+    axes[2].set(title=f"{resnet}: delete one block", xlabel="block (red: downsampling)",
+                ylabel="test error increase (pp)")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,40 @@
+"""Experiment 06 in the smoke profile: exact parameter counts, the paired degradation comparisons recomputed
+from the runs table, and the lesion tables."""
+
+import pytest
+from conftest import claims_of, table_of
+
+
+def test_parameters_are_exact_and_comparisons_paired(smoke_results):
+    results = smoke_results["06_resnet"]
+    claims = claims_of(results)
+    params = table_of(results, "parameters")
+    assert params.depth.tolist() == [20, 56]
+    assert params.resnet_a.tolist() == [269_722, 853_018] and (params.plain == params.resnet_a).all()
+    assert (params.resnet_b - params.resnet_a).tolist() == [(16 * 32 + 32 * 64) + 2 * (32 + 64)] * 2  # 1x1 + BN
+    assert claims["resnet.params.20"]["verdict"] == "reproduced"
+    assert claims["resnet.params.plain_equals_residual"]["measured"] == 0
+    runs = table_of(results, "runs")
+    assert sorted(set(zip(runs.net, runs.depth))) == [("plain", 8), ("plain", 14), ("resnet", 8), ("resnet", 14)]
+    assert runs.seed.tolist() == [0, 1] * 4
+
+    def ce(net, depth):
+        return runs[(runs.net == net) & (runs.depth == depth)].sort_values("seed").train_ce.to_numpy()
+
+    assert claims["resnet.degradation.train"]["per_seed"] == pytest.approx(list(ce("plain", 14) - ce("plain", 8)))
+    assert claims["resnet.residual.fixes_degradation"]["per_seed"] == pytest.approx(
+        list(ce("resnet", 14) - ce("plain", 14)))
+
+
+def test_lesion_tables(smoke_results):
+    results = smoke_results["06_resnet"]
+    claims = claims_of(results)
+    lesions = table_of(results, "lesions")
+    resnet, plain = lesions[lesions.net == "resnet14"], lesions[lesions.net == "plain8"]
+    assert (resnet.kind == "single").sum() == 6 and (plain.kind == "single").sum() == 1  # plain: no downsampling
+    assert resnet[resnet.kind == "random"].k.tolist() == [1, 2]
+    assert (lesions.increase == lesions.error - lesions.groupby("net").error.transform("first")).all()
+    single = resnet[resnet.kind == "single"]
+    assert claims["resnet.lesion.single_block_small"]["measured"] == pytest.approx(100 * single.increase.median())
+    assert claims["resnet.lesion.plain_layer_to_chance"]["measured"] == pytest.approx(
+        plain[plain.kind == "single"].error.mean())
