@@ -193,6 +193,11 @@ def layer_table(model, bytes_per_value=4):
     return table.astype({c: "int64" for c in NUMERIC})
 
 
+def trainable_params(model) -> int:
+    """The parameters training changes (frozen layers and BN's moving statistics left out)."""
+    return int(sum(math.prod(w.shape) for w in model.trainable_weights))
+
+
 def totals(table):
     """Sums of the numeric columns (params, weights, macs, activations, activation_bytes)."""
     return table[NUMERIC].sum()

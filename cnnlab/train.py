@@ -124,13 +124,19 @@ def accuracy(model, x, y, batch_size: int = 1000) -> float:
     return float(np.mean(predicted == np.asarray(y)))
 
 
-def compile_sgd(model, learning_rate: float, momentum: float = 0.9):
-    """Compile for plain SGD with momentum, softmax cross-entropy on logits, and accuracy."""
-    model.compile(
-        keras.optimizers.SGD(learning_rate, momentum=momentum),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+def compile_sgd(model, learning_rate, momentum: float = 0.9):
+    """Compile for plain SGD with momentum (`learning_rate` a number or a schedule), softmax cross-entropy on
+    logits, and accuracy."""
+    return _compile(model, keras.optimizers.SGD(learning_rate, momentum=momentum))
+
+
+def compile_adam(model, learning_rate):
+    """Compile for Adam, softmax cross-entropy on logits (per pixel too), and accuracy."""
+    return _compile(model, keras.optimizers.Adam(learning_rate))
+
+
+def _compile(model, optimizer):
+    model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     return model
 
 

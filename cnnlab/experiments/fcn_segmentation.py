@@ -14,6 +14,7 @@ from cnnlab.models.fcn import (backbone_classifier, centre_pad, convolutionalize
                                patch_by_patch, patch_classifier, total_stride)
 from cnnlab.rules import at_least, at_most
 from cnnlab.segmentation import CLASS_NAMES, NUM_CLASSES, class_iu, confusion, plot_segmentations, predict_masks, scores
+from cnnlab.train import compile_adam
 from cnnlab.transfer import trained_net
 
 EXACT = 1e-5  # max |difference| over max |output| that counts as the same output in float32
@@ -23,12 +24,6 @@ PAPER_SPEEDUP = 1500  # Li et al.: over 1500x on a GPU, large images
 # Long et al. Table 2 / Sec. 4.2: mean IU on a PASCAL VOC 2011 validation subset
 PAPER_MEAN_IU = {"fcn32s_fixed": 45.4, "fcn32s": 59.4, "fcn16s": 62.4, "fcn8s": 62.7}
 SEGMENTERS = ("fcn32s_fixed", "fcn32s", "fcn16s", "fcn8s", "encoder_decoder")
-
-
-def compile_adam(model, learning_rate: float):
-    model.compile(keras.optimizers.Adam(learning_rate), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
-    return model
 
 
 def _stored(name: str, build, items, steps: int, seed: int, learning_rate: float, recipe: dict):
@@ -150,8 +145,7 @@ def measure_segmentation(canvases, shown_x):
 
     def describe(model, row):
         conf = confusion(canvases.y_test, predict_masks(model, canvases.x_test), NUM_CLASSES)
-        trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
-        return dict(trainable_params=trainable, **scores(conf), class_iu=class_iu(conf),
+        return dict(trainable_params=arith.trainable_params(model), **scores(conf), class_iu=class_iu(conf),
                     predicted=predict_masks(model, shown_x))
 
     return describe

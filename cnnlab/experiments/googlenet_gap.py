@@ -13,6 +13,7 @@ from cnnlab.models.convnet import conv_stack, stages_layout
 from cnnlab.models.googlenet import googlenet, mini_googlenet
 from cnnlab.models.heads import HEADS, formula_params, head_params, with_head
 from cnnlab.rules import at_least, exact
+from cnnlab.train import compile_adam
 
 SOURCES = "Szegedy et al. 2015, Section 5; Lin et al. 2014, Table 5"
 
@@ -75,10 +76,7 @@ def builds(plan, backbones: dict, head_args: dict, learning_rate: float) -> dict
     """(backbone, head) -> build(seed): the head on the backbone, compiled with Adam on logits."""
 
     def trainable(backbone, head):
-        model = with_head(backbones[backbone](), head, **head_args)
-        model.compile(keras.optimizers.Adam(learning_rate),
-                      keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-        return model
+        return compile_adam(with_head(backbones[backbone](), head, **head_args), learning_rate)
 
     return {(b, h): lambda seed, b=b, h=h: trainable(b, h) for b, h in plan}
 

@@ -7,18 +7,14 @@ import keras
 import numpy as np
 import pandas as pd
 
-from cnnlab import lesions, probe
+from cnnlab import arith, lesions, probe
 from cnnlab.compare import above, below, not_above, paired_difference, per_seed
 from cnnlab.models.cifar_resnet import PAPER_PARAMS_M, cifar_resnet, step_schedule
 from cnnlab.rules import at_least, at_most, exact, within
-from cnnlab.train import curves_table
+from cnnlab.train import compile_sgd, curves_table
 
 SOURCE_HE = "He et al. 2016"
 SOURCE_VEIT = "Veit, Wilber & Belongie 2016"
-
-
-def trainable(model) -> int:
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
 
 def parameter_table(depths) -> pd.DataFrame:
@@ -28,7 +24,7 @@ def parameter_table(depths) -> pd.DataFrame:
     for depth in depths:
         counts = {}
         for label, residual, shortcut in (("resnet_a", True, "A"), ("resnet_b", True, "B"), ("plain", False, "A")):
-            counts[label] = trainable(cifar_resnet(depth, residual, shortcut))
+            counts[label] = arith.trainable_params(cifar_resnet(depth, residual, shortcut))
             keras.backend.clear_session()
         rows.append(dict(depth=depth, **counts, paper_m=PAPER_PARAMS_M.get(depth)))
     return pd.DataFrame(rows)
@@ -54,10 +50,7 @@ def builds(depths, width_divisor: int, weight_decay: float, steps: int, learning
     def build(residual, depth, seed):
         model = cifar_resnet(depth, residual, width_divisor=width_divisor, weight_decay=weight_decay,
                              input_shape=(28, 28, 1), seed=seed)
-        schedule = step_schedule(steps, learning_rate, warmup_steps, learning_rate / 10)
-        model.compile(keras.optimizers.SGD(schedule, momentum=momentum),
-                      keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-        return model
+        return compile_sgd(model, step_schedule(steps, learning_rate, warmup_steps, learning_rate / 10), momentum)
 
     return {(net, d): lambda s, net=net, d=d: build(net == "resnet", d, s) for net in ("plain", "resnet")
             for d in depths}

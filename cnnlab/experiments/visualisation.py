@@ -6,17 +6,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from cnnlab import visual
 from cnnlab.data import FASHION_MNIST_CLASSES
-from cnnlab.models.convnet import POOL, conv_stack
+from cnnlab.models.convnet import conv_stack, stages_layout
 from cnnlab.models.heads import with_head
 from cnnlab.rules import at_least
 from cnnlab.segmentation import make_canvases
+from cnnlab.train import compile_adam
 from cnnlab.transfer import trained_net
 
 SOURCE_ZF = "Zeiler & Fergus 2014"
@@ -24,16 +24,10 @@ SOURCE_SIMONYAN = "Simonyan, Vedaldi & Zisserman 2014"
 ITEM = 28  # the side of a pasted item on a canvas
 
 
-def compile_adam(model, learning_rate: float):
-    model.compile(keras.optimizers.Adam(learning_rate), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
-    return model
-
-
 def item_classifier(items, widths, dense: int, kernel_size: int, steps: int, seed: int, learning_rate: float):
     """The conv stack (`widths`, a 2x2 pool after each, `dense` hidden units) trained on 28x28 items by Adam
     and stored; returns (trained net, the same net at initialisation)."""
-    layout = [entry for width in widths for entry in (width, POOL)]
+    layout = stages_layout(widths)
 
     def build(s):
         return compile_adam(conv_stack(layout, dense=(dense,), kernel_size=kernel_size, seed=s), learning_rate)
@@ -133,7 +127,7 @@ def canvases(full, n_train: int, n_test: int, size: int, seed: int):
 def canvas_classifier(data, widths, kernel_size: int, steps: int, seed: int, learning_rate: float, batch_size: int):
     """A conv stack with global average pooling (it may find the item anywhere), trained on the canvases and
     stored."""
-    layout = [entry for width in widths for entry in (width, POOL)][:-1]
+    layout = stages_layout(widths, pool_after_last=False)
 
     def build(s):
         backbone = conv_stack(layout, kernel_size=kernel_size, include_top=False, input_shape=data.x_train.shape[1:],

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from cnnlab.arith import trainable_params
 from cnnlab.lesions import blocks, deletable, is_downsampling, lesion_table, lesioned
 from cnnlab.models.cifar_resnet import (PAPER_PARAMS_M, ZeroPadShortcut, blocks_for, cifar_resnet, depth_of,
                                         step_schedule)
@@ -11,10 +12,6 @@ from cnnlab.models.cifar_resnet import (PAPER_PARAMS_M, ZeroPadShortcut, blocks_
 # Trainable parameters at full width, 32x32x3, 10 classes, option A: convs without bias, BN's gamma and beta,
 # the classifier. Table 6 rounds them to 0.27M, 0.46M, 0.66M, 0.85M and 1.7M.
 TRAINABLE = {20: 269_722, 32: 464_154, 44: 658_586, 56: 853_018, 110: 1_727_962}
-
-
-def trainable(model) -> int:
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
 
 def tiny(**kwargs):
@@ -29,7 +26,7 @@ def images():
 @pytest.mark.parametrize("depth", sorted(TRAINABLE))
 def test_parameters_match_table_6(depth):
     resnet, plain = cifar_resnet(depth), cifar_resnet(depth, residual=False)
-    assert trainable(resnet) == trainable(plain) == TRAINABLE[depth]
+    assert trainable_params(resnet) == trainable_params(plain) == TRAINABLE[depth]
     assert resnet.count_params() == plain.count_params()  # option A's shortcuts are parameter-free
     assert round(TRAINABLE[depth] / 1e6, 2 if depth < 110 else 1) == PAPER_PARAMS_M[depth]
 
@@ -37,7 +34,7 @@ def test_parameters_match_table_6(depth):
 def test_option_b_adds_exactly_the_projections():
     a, b = cifar_resnet(20), cifar_resnet(20, shortcut="B")
     convs, bns = 16 * 32 + 32 * 64, 32 + 64  # 1x1 projections into stages 2 and 3, and their BN
-    assert trainable(b) - trainable(a) == convs + 2 * bns
+    assert trainable_params(b) - trainable_params(a) == convs + 2 * bns
     assert b.count_params() - a.count_params() == convs + 4 * bns  # BN's moving mean and variance too
     assert [layer.name for layer in b.layers if "shortcut" in layer.name] == [
         "stage2_block1_shortcut_conv", "stage2_block1_shortcut_bn", "stage3_block1_shortcut_conv",
