@@ -33,8 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)} (default quick)")
     reproduce.add_argument("--force", action="store_true", help="run even when cached results match")
     reproduce.add_argument("--check", action="store_true", help="check runs of every experiment (see run --check)")
-    report = commands.add_parser("report", help="write results/SCORECARD.md, the tables and the HTML report "
-                                                "(results/report/index.html)")
+    report = commands.add_parser("report", help="write results/SCORECARD.md, the tables, the HTML report "
+                                                "(results/report/index.html) and README's Results section")
     report.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)} (default quick)")
     return parser
 
