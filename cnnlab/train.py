@@ -231,10 +231,20 @@ def diverged_runs(runs: list[dict], keys) -> list[dict]:
             for r in runs if r["diverged_at_step"]]
 
 
-def steps_to(curve: dict, threshold: float, on: str = "error") -> int | None:
+def steps_to(curve: dict, threshold: float, on: str = "error", smooth: int = 1) -> int | None:
     """The first measured step at which the curve's `on` ("error" on the probe set, or the training
-    "loss") is at or below `threshold`; None if never."""
-    for step, value in zip(curve["step"], curve[on]):
+    "loss"), as a `trailing_mean` over `smooth` measurements, is at or below `threshold`; None if never."""
+    for step, value in zip(curve["step"], trailing_mean(curve[on], smooth)):
         if value <= threshold:
             return step
     return None
+
+
+def trailing_mean(values, window: int) -> np.ndarray:
+    """Each value replaced by the mean of it and the `window - 1` values before it (fewer at the start): a
+    curve whose single lucky measurement does not count as a level reached."""
+    if window < 1:
+        raise ValueError(f"the window must be at least 1 measurement, got {window}")
+    sums = np.cumsum(np.asarray(values, dtype=float))
+    counts = np.minimum(np.arange(1, len(sums) + 1), window)
+    return (sums - np.concatenate([np.zeros(window), sums])[: len(sums)]) / counts

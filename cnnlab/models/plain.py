@@ -12,13 +12,27 @@ from cnnlab.init import layer_initializer
 
 
 def plain_mlp(depth, width=256, activation="relu", init="he_normal", input_shape=(28, 28, 1), num_classes=10,
-              seed=None):
-    """`depth` Dense(width) layers with `activation`, then a linear Dense(num_classes)."""
+              seed=None, dropout=0.0, input_dropout=0.0, max_norm=None):
+    """`depth` Dense(width) layers with `activation`, then a linear Dense(num_classes).
+
+    Srivastava et al.'s regularisers, off by default: `input_dropout` and `dropout` drop that fraction of the
+    input pixels and of each hidden layer's units in training (`input_dropout`, `dropout_<i>`); `max_norm`
+    caps the L2 norm of every hidden unit's incoming weights (keras.constraints.MaxNorm)."""
+    for name, rate in (("input_dropout", input_dropout), ("dropout", dropout)):
+        if not 0 <= rate < 1:
+            raise ValueError(f"{name} must be a fraction in [0, 1), got {rate}")
+    if max_norm is not None and not max_norm > 0:
+        raise ValueError(f"max_norm must be positive or None, got {max_norm}")
+    constraint = None if max_norm is None else keras.constraints.MaxNorm(max_norm, axis=0)
     x = inputs = keras.Input(input_shape)
     x = layers.Flatten(name="flatten")(x)
+    if input_dropout:
+        x = layers.Dropout(input_dropout, seed=seed, name="input_dropout")(x)
     for i in range(1, depth + 1):
         x = layers.Dense(width, activation=activation, kernel_initializer=layer_initializer(init, seed, i),
-                         name=f"hidden_{i}")(x)
+                         kernel_constraint=constraint, name=f"hidden_{i}")(x)
+        if dropout:
+            x = layers.Dropout(dropout, seed=None if seed is None else seed + i, name=f"dropout_{i}")(x)
     outputs = layers.Dense(num_classes, kernel_initializer=layer_initializer(init, seed, depth + 1), name="logits")(x)
     return keras.Model(inputs, outputs, name=f"plain_mlp_{depth}")
 

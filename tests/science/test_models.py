@@ -11,6 +11,7 @@ from cnnlab.models import (
     alphago_policy,
     googlenet,
     lenet5,
+    plain_mlp,
     resnet,
     vgg,
 )
@@ -430,6 +431,32 @@ def test_conv_stack_batch_norm_and_seeded_init():
 def test_conv_stack_refuses_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         conv_stack(**kwargs)
+
+
+def test_plain_mlp_dropout_and_max_norm():
+    model = plain_mlp(3, 64, dropout=0.5, input_dropout=0.2, max_norm=1.0, seed=0)
+    assert [layer.name for layer in model.layers if isinstance(layer, keras.layers.Dropout)] == [
+        "input_dropout", "dropout_1", "dropout_2", "dropout_3"]
+    assert model.count_params() == plain_mlp(3, 64).count_params()  # regularisers add no weights
+    x = np.random.default_rng(0).normal(size=(8, 28, 28, 1)).astype("float32")
+    np.testing.assert_array_equal(model(x, training=False), model(x, training=False))  # no dropout in inference
+    assert not np.allclose(model(x, training=True), model(x, training=False))
+    model.compile(keras.optimizers.SGD(1.0), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, np.arange(8) % 10, epochs=3, verbose=0)
+    for i in (1, 2, 3):  # every hidden unit's incoming weights, after steps large enough to grow them
+        norms = np.linalg.norm(model.get_layer(f"hidden_{i}").kernel.numpy(), axis=0)
+        assert norms.max() <= 1.0 + 1e-5
+    assert plain_mlp(3, 64).get_layer("hidden_1").kernel_constraint is None
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(dropout=1.0), r"dropout must be a fraction in \[0, 1\), got 1.0"),
+    (dict(input_dropout=-0.1), r"input_dropout must be a fraction in \[0, 1\), got -0.1"),
+    (dict(max_norm=0), r"max_norm must be positive or None, got 0"),
+])
+def test_plain_mlp_refuses_bad_regularisers(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        plain_mlp(2, 8, **kwargs)
 
 
 @pytest.mark.parametrize("build, notop_params, feature_shape", [

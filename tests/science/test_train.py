@@ -161,6 +161,18 @@ def test_run_steps_records_curves_per_seed_and_its_table_drops_them(small):
     assert list(table.columns) == ["name", "n", "seed", "final_error", "final_loss", "diverged_at_step", "seed_twice"]
 
 
+def test_trailing_mean_and_smoothed_steps_to():
+    np.testing.assert_allclose(train.trailing_mean([3, 1, 2, 6], 2), [3, 2, 1.5, 4])
+    np.testing.assert_allclose(train.trailing_mean([3, 1, 2, 6], 3), [3, 2, 2, 3])
+    np.testing.assert_array_equal(train.trailing_mean([3, 1], 1), [3, 1])
+    lucky = dict(step=[10, 20, 30, 40, 50], error=[0.5, 0.2, 0.5, 0.25, 0.25])
+    assert train.steps_to(lucky, 0.3) == 20  # one lucky measurement
+    assert train.steps_to(lucky, 0.3, smooth=2) == 50  # two measurements in a row at 0.25
+    assert train.steps_to(lucky, 0.2, smooth=2) is None
+    with pytest.raises(ValueError, match="the window must be at least 1 measurement, got 0"):
+        train.trailing_mean([1.0], 0)
+
+
 def test_steps_to_reads_the_loss_too():
     curve = {"step": [10, 20, 30], "error": [0.9, 0.5, 0.2], "loss": [2.3, 2.2, 1.0]}
     assert train.steps_to(curve, 0.5) == 20
