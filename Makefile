@@ -62,8 +62,9 @@ report: setup
 test: setup data browser
 	$(BIN)/pytest -q
 
-bench: setup data
-	$(BIN)/cnnlab reproduce --profile $(PROFILE) --force
+# Training throughput under each setting and the quick runs' per-cell costs, into results/bench/.
+bench: setup
+	$(BIN)/cnnlab bench
 
 clean:
 	rm -rf results/runs results/cache .pytest_cache

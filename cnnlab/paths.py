@@ -32,10 +32,19 @@ def emptied(folder: Path) -> Path:
     return folder
 
 
-def package_digest() -> str:
-    """SHA-256 of cnnlab's source files (names and contents): part of every cache key."""
+def source_hashes() -> dict[str, str]:
+    """SHA-256 of each of cnnlab's source files, by its path relative to the package ("train.py")."""
+    return {path.relative_to(PACKAGE).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def package_digest(modules=None, hashes: dict | None = None) -> str:
+    """SHA-256 over cnnlab's source files (names and contents), or over only `modules` (paths relative to the
+    package; one that is gone counts as gone), from `hashes` (`source_hashes()` taken earlier) or as they are
+    now: part of every cache key."""
+    hashes = source_hashes() if hashes is None else hashes
     digest = hashlib.sha256()
-    for path in sorted(PACKAGE.rglob("*.py")):
-        digest.update(str(path.relative_to(PACKAGE)).encode())
-        digest.update(path.read_bytes())
+    for name in sorted(hashes if modules is None else modules):
+        digest.update(name.encode())
+        digest.update(hashes.get(name, "gone").encode())
     return digest.hexdigest()

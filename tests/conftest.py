@@ -103,7 +103,7 @@ def run_two_toys(root, mp, markdown="# Toy"):
     a table, a figure, five claims), quick profile; cnnlab's source digest fixed through the MonkeyPatch `mp`."""
     from cnnlab.suite import params, runner
 
-    mp.setattr(runner.paths, "package_digest", lambda: "fixed")
+    mp.setattr(runner.paths, "package_digest", lambda *args: "fixed")
     write_toy(root, name="98_other")
     write_toy(root, REPORT_BODY, markdown=markdown)
     out = io.StringIO()

@@ -1,4 +1,4 @@
-"""The `cnnlab` command line (also `python -m cnnlab`): list, show, run, reproduce, report."""
+"""The `cnnlab` command line (also `python -m cnnlab`): list, show, run, reproduce, report, bench."""
 
 from __future__ import annotations
 
@@ -33,10 +33,29 @@ def _parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)} (default quick)")
     reproduce.add_argument("--force", action="store_true", help="run even when cached results match")
     reproduce.add_argument("--check", action="store_true", help="check runs of every experiment (see run --check)")
+    reproduce.add_argument("--jobs", type=_positive, default=1,
+                           help="experiments run at once, each in its own process with its usual threads (the same "
+                                "numbers); one line per run here, its output in results/runs/<experiment>/"
+                                "<profile>.log (default 1)")
     report = commands.add_parser("report", help="write results/SCORECARD.md, the tables, the HTML report "
                                                 "(results/report/index.html) and README's Results section")
     report.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)} (default quick)")
+    bench = commands.add_parser("bench", help="training throughput of three of the suite's nets under each setting "
+                                              "(library vs raw fit, input, steps per execution, bf16, threads, "
+                                              "backends) and where each quick run's minutes go; writes results/bench/")
+    bench.add_argument("--repeats", type=_positive, default=5, help="timed epochs per measurement (default 5)")
+    bench.add_argument("--batches", type=_positive, default=30, help="batches per timed epoch (default 30)")
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return value
 
 
 def _list() -> None:
@@ -77,8 +96,13 @@ def _reproduce(args) -> None:
     for exp in experiments:
         params.resolve(exp, args.profile)
     start = time.monotonic()
-    for i, exp in enumerate(experiments, 1):
-        runner.run(exp, args.profile, force=args.force, position=(i, len(experiments)), check=args.check)
+    if args.jobs > 1:
+        from cnnlab.suite import parallel
+
+        parallel.run_all(experiments, args.profile, args.jobs, args.force, args.check)
+    else:
+        for i, exp in enumerate(experiments, 1):
+            runner.run(exp, args.profile, force=args.force, position=(i, len(experiments)), check=args.check)
     print(f"all {len(experiments)} experiments in {time.monotonic() - start:.0f} s")
     _write_report(args.profile)
 
@@ -100,19 +124,32 @@ def _write_report(profile: str) -> None:
     print(f"wrote {paths.rel(written.index)}: open {written.index.as_uri()} in a browser")
 
 
+def _bench(args) -> None:
+    from cnnlab.suite import bench
+
+    info = bench.machine()
+    print(f"[bench] {info['cpu']}, {info['cores']} cores; bf16 in hardware: {info['bf16']}")
+    rows, skipped = bench.run_bench(args.repeats, args.batches)
+    folder = bench.write(rows, skipped, info)
+    print((folder / "bench.md").read_text())
+    print(f"wrote {paths.rel(folder)}/bench.md, bench.csv and bench.png")
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    from cnnlab.suite.bench import BenchFailed
     from cnnlab.suite.runner import RunFailed
 
     previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` cleans up like Ctrl-C
     try:
-        commands = {"list": lambda a: _list(), "show": _show, "run": _run, "reproduce": _reproduce, "report": _report}
+        commands = {"list": lambda a: _list(), "show": _show, "run": _run, "reproduce": _reproduce, "report": _report,
+                    "bench": _bench}
         commands[args.command](args)
-    except (ParamError, DataError, RunFailed, FileNotFoundError) as err:
+    except (ParamError, DataError, RunFailed, BenchFailed, FileNotFoundError) as err:
         print(f"cnnlab: error: {err}", file=sys.stderr)
         return 2 if isinstance(err, ParamError) else 1
     except KeyboardInterrupt:

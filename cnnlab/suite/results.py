@@ -27,6 +27,20 @@ RESULTS_FILE = "results.json"
 CHECK_SUFFIX = "-check"  # a check run of profile P lives in P-check/ beside P/
 
 
+def imported_modules() -> list[str]:
+    """The cnnlab source files this process has imported, relative to the package ("train.py"): the code a
+    run's results depend on, so that the cache key can leave the rest of the package out."""
+    found = set()
+    for name, module in list(sys.modules.items()):
+        source = getattr(module, "__file__", None)
+        if source and (name == "cnnlab" or name.startswith("cnnlab.")):
+            try:
+                found.add(Path(source).resolve().relative_to(paths.PACKAGE).as_posix())
+            except ValueError:  # a cnnlab imported from elsewhere: not this package's source
+                continue
+    return sorted(found)
+
+
 def write_json_atomic(path: Path, data) -> None:
     """Write JSON to a temporary file in the same folder, then rename it over `path`."""
     path = Path(path)
@@ -226,12 +240,12 @@ class Record:
 
     def save(self) -> Path:
         """Write record.json atomically, with the peak resident memory of this process so far (the
-        notebook's kernel); the runner turns it into results.json."""
+        notebook's kernel) and the cnnlab modules it imported; the runner turns it into results.json."""
         path = self.output_dir / RECORD_FILE
         write_json_atomic(
             path,
             dict(experiment=self.experiment, seeds=self.seeds, metrics=self.metrics, tables=self.tables,
-                 figures=self.figures, claims=self.claims, peak_rss_mb=peak_rss_mb()),
+                 figures=self.figures, claims=self.claims, peak_rss_mb=peak_rss_mb(), modules=imported_modules()),
         )
         return path
 

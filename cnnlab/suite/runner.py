@@ -93,21 +93,23 @@ def _code_cells(notebook: Path) -> list[str]:
     return [c.source for c in nb.cells if c.cell_type == "code"]
 
 
-def cache_key(exp: Experiment, params: dict, check: bool = False) -> str:
-    """Hash of the notebook's code, the resolved parameters, cnnlab's source, the datasets, versions and,
-    for a check run, its environment."""
+def cache_key(exp: Experiment, params: dict, check: bool = False, modules=None, hashes: dict | None = None) -> str:
+    """Hash of the notebook's code, the resolved parameters, cnnlab's source (only the `modules` the run
+    imported, when known: an edit elsewhere in the package leaves its results current; `hashes` are the
+    source's hashes taken earlier), the datasets, versions and, for a check run, its environment."""
     parts = {
         "check": CHECK_ENV if check else None,
         "code": _code_cells(exp.notebook),
         "params": {k: v for k, v in params.items() if k != "output_dir"},
-        "cnnlab": paths.package_digest(),
+        "cnnlab": paths.package_digest(modules, hashes),
         "data": {name: data.fingerprint(name) for name in exp.datasets},
         "versions": {k: v for k, v in versions().items() if k in ("tensorflow", "keras", "backend")},
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """Seconds as m:ss."""
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes}:{secs:02d}"
 
@@ -124,8 +126,8 @@ class _Progress(logging.Handler):
 
     def _stamp(self) -> str:
         elapsed = time.monotonic() - self.start
-        left = f", ~{_clock(self.estimate - elapsed)} left" if self.estimate and self.estimate > elapsed else ""
-        return f"{_clock(elapsed)} elapsed{left}"
+        left = f", ~{clock(self.estimate - elapsed)} left" if self.estimate and self.estimate > elapsed else ""
+        return f"{clock(elapsed)} elapsed{left}"
 
     def emit(self, record):
         message = record.getMessage()
@@ -246,10 +248,11 @@ def run(
     run (`check`) takes another floating-point path (CHECK_ENV) into its own folder."""
     out = sys.stdout if out is None else out  # looked up now, not at import: it may have been redirected since
     params = resolve(exp, profile, overrides, seed)
-    key = cache_key(exp, params, check)
+    hashes = paths.source_hashes()  # the source this run starts from, whatever is edited while it runs
     folder = run_dir(exp, profile, check)
     label = f"[{position[0]}/{position[1]} {exp.name} {folder.name}]"
     previous = load_results(folder)
+    key = cache_key(exp, params, check, previous.get("modules") if previous else None, hashes)
     if previous and previous.get("cache_key") == key and not force:
         print(f"{label} cached: results.json matches (key {key}), skipped", file=out, flush=True)
         return Outcome(exp.name, "cached", folder, 0.0)
@@ -261,7 +264,7 @@ def run(
         params["output_dir"] = str(work)
         print(f"{label} running {paths.rel(exp.notebook)}", file=out, flush=True)
         try:
-            results = _execute_and_record(exp, profile, params, key, label, estimate, out, check)
+            results = _execute_and_record(exp, profile, params, hashes, label, estimate, out, check)
         except BaseException as err:
             failed = folder.with_name(f"{folder.name}.failed")
             _replace(work, failed)
@@ -274,14 +277,37 @@ def run(
                                 f"the previous results are untouched") from None
             raise
         _replace(work, folder)
-    print(f"{label} done in {_clock(results['duration_s'])}: {verdict_counts(results['claims'])}", file=out,
+    print(f"{label} done in {clock(results['duration_s'])}: {verdict_counts(results['claims'])}", file=out,
           flush=True)
+    print(f"{label} {slowest_cells(results)}", file=out, flush=True)
     return Outcome(exp.name, "done", folder, results["duration_s"])
 
 
-def _execute_and_record(exp: Experiment, profile: str, params: dict, key: str, label: str, estimate, out,
+def cell_seconds(notebook: Path) -> list[dict]:
+    """Papermill's duration of each executed code cell: its number among the code cells (the injected
+    parameters cell included), its first line and its seconds."""
+    cells = [c for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
+    return [dict(cell=i, source=_first_line(c.source), seconds=round(c.metadata["papermill"]["duration"], 2))
+            for i, c in enumerate(cells, 1) if (c.metadata.get("papermill") or {}).get("duration") is not None]
+
+
+def _first_line(source: str, width: int = 48) -> str:
+    line = next((line.strip() for line in source.splitlines() if line.strip() and not line.startswith("#")), "")
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
+def slowest_cells(results: dict, n: int = 3) -> str:
+    """Where a run's time went, in one line: its `n` slowest cells and the rest (kernel start-up, papermill)."""
+    cells = sorted(results.get("cells") or [], key=lambda c: -c["seconds"])
+    rest = results["duration_s"] - sum(c["seconds"] for c in cells)
+    slow = ", ".join(f"cell {c['cell']} ({c['source']}) {clock(c['seconds'])}" for c in cells[:n])
+    return f"slowest: {slow}; kernel start-up and the rest {clock(rest)}"
+
+
+def _execute_and_record(exp: Experiment, profile: str, params: dict, hashes: dict, label: str, estimate, out,
                         check: bool) -> dict:
-    """Run the notebook into params['output_dir'] and write its results.json there; return the results."""
+    """Run the notebook into params['output_dir'] and write its results.json there, its cache key from the
+    cnnlab modules the kernel imported (as they were when the run started); return the results."""
     work = Path(params["output_dir"])
     started = datetime.now(timezone.utc)
     begin = time.monotonic()
@@ -291,16 +317,19 @@ def _execute_and_record(exp: Experiment, profile: str, params: dict, key: str, l
         if not record_path.exists():
             raise RunFailed(f"{exp.name}: the notebook finished without saving its record (Record.save())")
         record = json.loads(record_path.read_text())
+        modules = record.pop("modules", None)
         results = dict(
             experiment=exp.name,
             profile=profile,
             check_run=check,
             params={k: v for k, v in params.items() if k != "output_dir"},
             seeds=record.pop("seeds", None) or [params["seed"]],
-            cache_key=key,
+            cache_key=cache_key(exp, params, check, modules, hashes),
+            modules=modules,
             versions=versions(),
             started=started.isoformat(timespec="seconds"),
             duration_s=round(time.monotonic() - begin, 1),
+            cells=cell_seconds(notebook),
             notebook=str(notebook.relative_to(work)),
             **{k: v for k, v in record.items() if k != "experiment"},
         )

@@ -13,7 +13,7 @@ from cnnlab.suite.cli import main
 @pytest.fixture(autouse=True)
 def stable_source(monkeypatch):
     """cnnlab's own source is part of the cache key; other people may edit it while these tests run."""
-    monkeypatch.setattr(runner.paths, "package_digest", lambda: "fixed")
+    monkeypatch.setattr(runner.paths, "package_digest", lambda *args: "fixed")
 
 
 def one_error_line(capsys, *parts):
@@ -72,7 +72,7 @@ def test_run_then_report(toy_root, capsys):
     out, err = capsys.readouterr()
     assert "[1/1 99_toy smoke] running notebooks/99_toy.ipynb" in out
     assert "    toy run n=2 seed=0" in out
-    assert "[1/1 99_toy smoke] done in" in out and out.rstrip().endswith("1 not_reproduced")
+    assert "[1/1 99_toy smoke] done in" in out and "1 not_reproduced\n[1/1 99_toy smoke] slowest: cell " in out
     results = json.loads((toy_root / "results" / "runs" / "99_toy" / "smoke" / "results.json").read_text())
     assert results["profile"] == "smoke" and results["params"]["n"] == 2
     [claim] = results["claims"]
@@ -123,6 +123,30 @@ def test_reproduce_runs_everything_then_reports(toy_root, capsys):
     assert out.rstrip().endswith(f"wrote results/report/index.html: open "
                                  f"{(toy_root / 'results' / 'report' / 'index.html').as_uri()} in a browser")
     assert "| 99_toy " in (toy_root / "results" / "SCORECARD.md").read_text()
+
+
+def test_reproduce_with_jobs_gives_one_line_per_run_start_and_end_and_a_log_each(toy_root, capsys):
+    write_toy(toy_root, name="98_other")
+    assert main(["reproduce", "--profile", "smoke", "--jobs", "2"]) == 0
+    out = capsys.readouterr().out
+    for name in ("98_other", "99_toy"):
+        log = toy_root / "results" / "runs" / name / "smoke.log"
+        assert f"[1/1 {name} smoke] running notebooks/{name}.ipynb" in log.read_text()
+        assert re.search(rf"^\[[12]/2 {name} smoke\] started, log results/runs/{name}/smoke.log$", out, re.M)
+        assert re.search(rf"^\[[12]/2 {name} smoke\] done in 0:\d\d: 1 not_reproduced$", out, re.M)
+        assert (toy_root / "results" / "runs" / name / "smoke" / "results.json").exists()
+    assert len(out.splitlines()) == 4 + 1 + 2  # a start and an end per run, the total, the report (no README here)
+    assert main(["reproduce", "--profile", "smoke", "--jobs", "2"]) == 0
+    assert len(re.findall(r"cached: results.json matches", capsys.readouterr().out)) == 2
+
+
+def test_reproduce_with_jobs_finishes_the_others_and_names_each_failure(toy_root, capsys):
+    write_toy(toy_root, name="98_other", yaml_text=TOY_YAML.replace("smoke: {n: 2}", "smoke: {fail: true}"))
+    assert main(["reproduce", "--profile", "smoke", "--jobs", "2"]) == 1
+    out = one_error_line(capsys, "1 of 2 runs failed: 98_other (", "log results/runs/98_other/smoke.log")
+    assert re.search(r"^\[[12]/2 98_other smoke\] FAILED after 0:\d\d: ", out, re.M)
+    assert (toy_root / "results" / "runs" / "99_toy" / "smoke" / "results.json").exists()
+    assert not (toy_root / "results" / "SCORECARD.md").exists()  # no report from a suite with a failed run
 
 
 @pytest.mark.parametrize("damage", ['{"experiment": "99_toy", "claims": [{"id"', "{}"])

@@ -69,7 +69,8 @@ def test_smoke_runs_record_finite_claims_with_rules(smoke_results):
         exp = params.find(name)
         prefix = results["claims"][0]["id"].split(".")[0]
         assert results["profile"] == "smoke" and results["params"]["profile"] == "smoke"
-        assert results["cache_key"] == runner.cache_key(exp, params.resolve(exp, "smoke"))
+        assert results["cache_key"] == runner.cache_key(exp, params.resolve(exp, "smoke"), modules=results["modules"])
+        assert "suite/results.py" in results["modules"] and "suite/runner.py" not in results["modules"]
         for claim in results["claims"]:
             assert claim["id"].startswith(prefix + ".")
             assert claim["verdict"] in VERDICTS and claim["rule"]

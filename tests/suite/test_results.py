@@ -145,6 +145,7 @@ def test_table_figure_and_save_write_files(tmp_path):
     assert saved == out / "record.json"
     record = json.loads(saved.read_text())
     peak = record.pop("peak_rss_mb")
+    assert {"paths.py", "rules.py", "suite/results.py"} <= set(record.pop("modules"))  # what this process imported
     assert peak == pytest.approx(results.peak_rss_mb(), abs=200) and peak > 20  # this process's peak, MiB
     assert record == dict(experiment="99_toy", seeds=[0, 1], metrics={"accuracy": 0.75},
                           tables={"layers": "tables/layers.csv"}, figures=["figures/curve.png"],

@@ -22,7 +22,7 @@ RESULT_KEYS = {"experiment", "profile", "params", "seeds", "cache_key", "version
 @pytest.fixture
 def stable_source(monkeypatch):
     """cnnlab's own source is part of the cache key; other people may edit it while these tests run."""
-    monkeypatch.setattr(runner.paths, "package_digest", lambda: "fixed")
+    monkeypatch.setattr(runner.paths, "package_digest", lambda *args: "fixed")
 
 
 def run(profile="quick", overrides=None, seed=None, force=False):
@@ -64,7 +64,13 @@ def test_run_writes_results_json(toy_root, stable_source):
     assert "[1/1 99_toy smoke] running notebooks/99_toy.ipynb" in printed
     assert "[1/1 99_toy smoke] cell 3/3 (" in printed and "cell 4/" not in printed  # code cells only
     assert "    toy run n=2 seed=4" in printed
-    assert "[1/1 99_toy smoke] done in 0:0" in printed and printed.rstrip().endswith("1 not_reproduced")
+    done, slowest = printed.rstrip().splitlines()[-2:]
+    assert done.startswith("[1/1 99_toy smoke] done in 0:0") and done.endswith("1 not_reproduced")
+    assert slowest.startswith("[1/1 99_toy smoke] slowest: cell ") and "kernel start-up and the rest 0:" in slowest
+    # what the run depends on: the cnnlab modules its kernel imported, and where its seconds went
+    assert {"__init__.py", "paths.py", "rules.py", "suite/__init__.py", "suite/results.py"} <= set(res["modules"])
+    assert "suite/runner.py" not in res["modules"] and "train.py" not in res["modules"]
+    assert [c["cell"] for c in res["cells"]] == [1, 2, 3] and res["cells"][2]["source"] == "import time"
     # the executed notebook has the injected parameters and the outputs
     executed = nbformat.read(folder / "99_toy.ipynb", as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
@@ -83,6 +89,23 @@ def test_second_run_is_cached_and_force_reruns(toy_root, stable_source):
     third, printed = run(force=True)
     assert third.status == "done" and "running" in printed and "cached" not in printed
     assert results_of(toy_root)["cache_key"] == key and results_of(toy_root)["started"] != started
+
+
+def test_slowest_cells_are_printed_and_stored(toy_root, stable_source):
+    _, printed = run(overrides={"sleep_s": 1.2})
+    cells = results_of(toy_root)["cells"]
+    assert cells[2]["seconds"] >= 1.2 and max(cells, key=lambda c: c["seconds"])["cell"] == 3
+    assert "[1/1 99_toy quick] slowest: cell 3 (import time) 0:01, cell " in printed
+
+
+def test_only_the_modules_a_run_imported_enter_its_cache_key(toy_root, monkeypatch):
+    run()
+    source = runner.paths.source_hashes()
+    monkeypatch.setattr(runner.paths, "source_hashes", lambda: dict(source, **{"suite/report.py": "edited"}))
+    assert run()[0].status == "cached"  # the toy notebook never imports the report
+    monkeypatch.setattr(runner.paths, "source_hashes", lambda: dict(source, **{"rules.py": "edited"}))
+    assert run()[0].status == "done"
+    assert run()[0].status == "cached"
 
 
 def test_changed_override_reruns(toy_root, stable_source):
@@ -133,6 +156,14 @@ def test_cache_key_covers_cnnlab_source_and_versions(toy_root, tmp_path_factory,
     (package / "mod.py").write_text("X = 2\n")
     changed = key_for()
     assert changed != base
+    # a run's own modules: an edit to another module leaves its key, one to its modules or their loss does not
+    exp, resolved = params.find("99"), params.resolve(params.find("99"), "quick")
+    own = runner.cache_key(exp, resolved, modules=["mod.py"])
+    (package / "other.py").write_text("Y = 1\n")
+    assert runner.cache_key(exp, resolved, modules=["mod.py"]) == own and key_for() != changed
+    (package / "mod.py").write_text("X = 3\n")
+    assert runner.cache_key(exp, resolved, modules=["mod.py"]) != own
+    assert runner.cache_key(exp, resolved, modules=["gone.py"]) != runner.cache_key(exp, resolved, modules=[])
     monkeypatch.setattr(runner, "versions", lambda: {"python": "3.11.0", "tensorflow": "9.9", "keras": "3.15.1"})
     assert key_for() != changed
 

@@ -1,0 +1,87 @@
+"""`cnnlab reproduce --jobs N`: several experiments at once, each a `cnnlab run` process of its own.
+
+Every run keeps the threads it would have alone (the same floating-point path, so the same numbers); what
+overlaps is the time a run leaves the cores idle (kernel start-up, imports, Python between the steps). Each
+run's full output goes to its log beside its run folder (`results/runs/<experiment>/<profile>.log`); the
+terminal gets one line when a run starts and one when it ends. The longest runs start first.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from cnnlab import paths
+from cnnlab.suite.results import load_results
+from cnnlab.suite.runner import RunFailed, clock, run_dir
+
+
+def log_path(exp, profile: str, check: bool = False) -> Path:
+    """Where a parallel run's output goes: beside its run folder."""
+    folder = run_dir(exp, profile, check)
+    return folder.with_name(f"{folder.name}.log")
+
+
+def longest_first(experiments, profile: str, check: bool = False) -> list:
+    """The experiments by their last run's duration, longest first (never run: first, in their order)."""
+    def last_duration(exp):
+        results = load_results(run_dir(exp, profile, check))
+        return results["duration_s"] if results else float("inf")
+
+    return sorted(experiments, key=lambda exp: -last_duration(exp))
+
+
+def run_all(experiments, profile: str, jobs: int, force: bool = False, check: bool = False, out=None) -> None:
+    """Run `experiments` with at most `jobs` at once; raise RunFailed naming every run that failed, after the
+    others finished. An interrupt stops every running one (each cleans up as an interrupted run does)."""
+    out = sys.stdout if out is None else out
+    waiting = longest_first(experiments, profile, check)
+    total, running, failed = len(waiting), {}, []
+    try:
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                exp = waiting.pop(0)
+                running[exp.name] = _start(exp, profile, force, check, total - len(waiting), total, out)
+            time.sleep(0.5)
+            for name, (process, log, label, started) in list(running.items()):
+                if process.poll() is None:
+                    continue
+                del running[name]
+                last = _last_line(log)
+                if process.returncode == 0:
+                    print(f"{label} {last}", file=out, flush=True)
+                else:
+                    print(f"{label} FAILED after {clock(time.monotonic() - started)}: {last}", file=out, flush=True)
+                    failed.append(f"{name} ({last}; log {paths.rel(log)})")
+    except KeyboardInterrupt:
+        for process, *_ in running.values():
+            process.terminate()
+        for process, *_ in running.values():
+            process.wait()
+        raise
+    if failed:
+        raise RunFailed(f"{len(failed)} of {total} runs failed: " + "; ".join(failed))
+
+
+def _start(exp, profile: str, force: bool, check: bool, position: int, total: int, out):
+    log = log_path(exp, profile, check)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "cnnlab", "run", exp.name, "--profile", profile]
+    command += ["--force"] * force + ["--check"] * check
+    label = f"[{position}/{total} {exp.name} {run_dir(exp, profile, check).name}]"
+    with open(log, "w") as handle:
+        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, cwd=paths.ROOT,
+                                   env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    print(f"{label} started, log {paths.rel(log)}", file=out, flush=True)
+    return process, log, label, time.monotonic()
+
+
+def _last_line(log: Path) -> str:
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    done = [line for line in lines if " done in " in line or " cached: " in line]
+    if done:
+        return done[-1].split("] ", 1)[-1]
+    return lines[-1] if lines else "no output"
