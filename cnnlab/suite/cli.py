@@ -1,4 +1,4 @@
-"""The `cnnlab` command line (also `python -m cnnlab`): list, show, run, reproduce, report, bench."""
+"""The `cnnlab` command line (also `python -m cnnlab`): list, show, run, reproduce, report, verdicts, bench."""
 
 from __future__ import annotations
 
@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="write results/SCORECARD.md, the tables, the HTML report "
                                                 "(results/report/index.html) and README's Results section")
     report.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)} (default quick)")
+    verdicts = commands.add_parser("verdicts", help="list the claims whose verdict differs between two scorecards "
+                                                    "(e.g. one from git show REV:results/SCORECARD.md)")
+    verdicts.add_argument("before", help="the earlier SCORECARD.md")
+    verdicts.add_argument("after", nargs="?", default=None, help="the later one (default results/SCORECARD.md)")
     bench = commands.add_parser("bench", help="training throughput of three of the suite's nets under each setting "
                                               "(library vs raw fit, input, steps per execution, bf16, threads, "
                                               "backends) and where each quick run's minutes go; writes results/bench/")
@@ -124,6 +128,19 @@ def _write_report(profile: str) -> None:
     print(f"wrote {paths.rel(written.index)}: open {written.index.as_uri()} in a browser")
 
 
+def _verdicts(args) -> None:
+    from pathlib import Path
+
+    from cnnlab.suite import report
+
+    before = Path(args.before).read_text()
+    after = Path(args.after or paths.RESULTS / report.SCORECARD).read_text()
+    changes = report.verdict_changes(before, after)
+    for experiment, claim_id, old, new in changes:
+        print(f"{experiment} {claim_id}: {old} -> {new}")
+    print(f"{len(changes)} of {len(report.scorecard_verdicts(after))} claims changed verdict")
+
+
 def _bench(args) -> None:
     from cnnlab.suite import bench
 
@@ -147,7 +164,7 @@ def main(argv=None) -> int:
     previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` cleans up like Ctrl-C
     try:
         commands = {"list": lambda a: _list(), "show": _show, "run": _run, "reproduce": _reproduce, "report": _report,
-                    "bench": _bench}
+                    "verdicts": _verdicts, "bench": _bench}
         commands[args.command](args)
     except (ParamError, DataError, RunFailed, BenchFailed, FileNotFoundError) as err:
         print(f"cnnlab: error: {err}", file=sys.stderr)

@@ -133,6 +133,31 @@ def scorecard_markdown(runs: list[dict], profile: str, missing: dict[str, str]) 
     return "\n".join(lines) + "\n"
 
 
+def scorecard_verdicts(text: str) -> dict[tuple[str, str], str]:
+    """(experiment, claim id) -> verdict, read from a scorecard's claims table (a SCORECARD.md as written)."""
+    import re
+
+    verdicts, header = {}, None
+    for line in text.splitlines():
+        if not line.startswith("|") or re.fullmatch(r"\|[-:| ]+\|", line):
+            continue
+        cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+        if header is None:
+            header = cells
+        elif {"experiment", "id", "verdict"} <= set(header):
+            row = dict(zip(header, cells))
+            verdicts[(row["experiment"], row["id"])] = row["verdict"]
+    return verdicts
+
+
+def verdict_changes(before: str, after: str) -> list[tuple[str, str, str, str]]:
+    """(experiment, id, verdict before, verdict after) of every claim whose verdict differs between two
+    scorecards' texts; a claim on one side only shows "-" on the other."""
+    old, new = scorecard_verdicts(before), scorecard_verdicts(after)
+    return [(*key, old.get(key, "-"), new.get(key, "-")) for key in sorted(old.keys() | new.keys())
+            if old.get(key) != new.get(key)]
+
+
 def _totals(counts: dict[str, int]) -> str:
     """"2 reproduced, 0 partial, ...": every verdict's count, in VERDICTS order."""
     return ", ".join(f"{counts.get(v, 0)} {v.replace('_', ' ')}" for v in VERDICTS)

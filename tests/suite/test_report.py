@@ -144,3 +144,17 @@ def test_without_check_runs_the_scorecard_says_so(toy_root):
     fake_run(toy_root, "01_a", "quick", [claim("a.x", "reproduced")])
     text = report.build("quick").scorecard.read_text()
     assert "No check run (`cnnlab reproduce --check`) was found" in text
+
+
+def test_verdict_changes_between_two_scorecards_by_experiment_and_claim():
+    def scorecard(rows):
+        lines = ["# s", "", "| experiment | id | statement | verdict |", "|:--|:--|:--|:--|"]
+        return "\n".join(lines + [f"| {e} | {i} | a \\| b | {v} |" for e, i, v in rows]) + "\n\n- `x`: rule |\n"
+
+    before = scorecard([("01", "a.x", "reproduced"), ("01", "a.y", "partial"), ("02", "a.x", "inconclusive")])
+    after = scorecard([("01", "a.x", "reproduced"), ("01", "a.y", "not_reproduced"), ("03", "c", "reproduced")])
+    assert report.scorecard_verdicts(before) == {("01", "a.x"): "reproduced", ("01", "a.y"): "partial",
+                                                 ("02", "a.x"): "inconclusive"}
+    assert report.verdict_changes(before, after) == [("01", "a.y", "partial", "not_reproduced"),
+                                                     ("02", "a.x", "inconclusive", "-"), ("03", "c", "-", "reproduced")]
+    assert report.verdict_changes(before, before) == []
