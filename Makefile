@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PROFILE ?= quick
+# experiments run at once by `make reproduce`: one per core, at most 4 (a kernel peaks at up to about 3 GiB)
+JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 4 ? n : 4 )))
 STAMP := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
@@ -45,12 +47,12 @@ browser:
 	fi
 
 reproduce: setup data
-	$(BIN)/cnnlab reproduce --profile $(PROFILE)
+	$(BIN)/cnnlab reproduce --profile $(PROFILE) --jobs $(JOBS)
 
 # The same runs on another floating-point path (one thread, oneDNN off); the report then marks every
 # verdict that differs between the two as inconclusive.
 check-verdicts: setup data
-	$(BIN)/cnnlab reproduce --profile $(PROFILE) --check
+	$(BIN)/cnnlab reproduce --profile $(PROFILE) --check --jobs $(JOBS)
 
 run: setup data
 	@test -n "$(EXP)" || { echo "usage: make run EXP=01 [PROFILE=quick]"; exit 2; }

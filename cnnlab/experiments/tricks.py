@@ -14,22 +14,14 @@ from cnnlab.compare import above, below, not_above, paired_difference, paired_ra
 from cnnlab.models import conv_stack, plain_mlp
 from cnnlab.models.convnet import stages_layout
 from cnnlab.rules import at_least
-from cnnlab.train import compile_adam, compile_sgd, curves_table, steps_to, trailing_mean
+from cnnlab.train import accuracy, compile_adam, compile_sgd, curves_table, steps_to, trailing_mean
 
 SOURCE_BN = "Ioffe & Szegedy 2015"
 SOURCE_DROPOUT = "Srivastava et al. 2014"
 SOURCE_SEED = "lecture seed 000"
 BN_NETS = ("baseline", "bn", "bn_x5")
 SIGMOID_NETS = ("sigmoid", "sigmoid_bn")
-DROPOUT_NETS = ("plain", "dropout", "dropout_maxnorm")
-AUGMENT_NETS = ("plain", "augmented")
-LR_NETS = ("constant", "drop")
 CHANCE_ERROR = 0.9
-
-
-def error(model, x, y) -> float:
-    """Top-1 error of a logits model on (x, y), in inference mode."""
-    return float(np.mean(np.argmax(model.predict(x, batch_size=1000, verbose=0), -1) != y))
 
 
 # --- batch normalisation --------------------------------------------------------------------------------------
@@ -118,7 +110,7 @@ def train_and_test_error(train, test):
     """`run_seeds`' describe hook: the error on the training images (in inference mode), on the test images,
     and the gap between them."""
     def describe(model, row):
-        found = dict(train_error=error(model, *train), test_error=error(model, *test))
+        found = dict(train_error=1.0 - accuracy(model, *train), test_error=1.0 - accuracy(model, *test))
         return dict(found, gap=found["test_error"] - found["train_error"])
 
     return describe

@@ -29,7 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--check", action="store_true",
                      help="a check run: another floating-point path (one thread, oneDNN off) into <profile>-check/; "
                           "the report marks claims whose verdict differs from the main run's as inconclusive")
-    reproduce = commands.add_parser("reproduce", help="run every experiment, then write the report")
+    reproduce = commands.add_parser("reproduce", help="run every experiment (or those named), then write the report")
+    reproduce.add_argument("experiments", nargs="*", metavar="experiment",
+                           help="names or numbers of the experiments to run (default all)")
     reproduce.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)} (default quick)")
     reproduce.add_argument("--force", action="store_true", help="run even when cached results match")
     reproduce.add_argument("--check", action="store_true", help="check runs of every experiment (see run --check)")
@@ -48,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
                                               "(library vs raw fit, input, steps per execution, bf16, threads, "
                                               "backends) and where each quick run's minutes go; writes results/bench/")
     bench.add_argument("--repeats", type=_positive, default=5, help="timed epochs per measurement (default 5)")
-    bench.add_argument("--batches", type=_positive, default=30, help="batches per timed epoch (default 30)")
+    bench.add_argument("--batches", type=_positive, default=50, help="batches per timed epoch (default 50)")
     return parser
 
 
@@ -96,7 +98,7 @@ def _run(args) -> None:
 def _reproduce(args) -> None:
     from cnnlab.suite import runner
 
-    experiments = params.discover()
+    experiments = [params.find(name) for name in args.experiments] or params.discover()
     for exp in experiments:
         params.resolve(exp, args.profile)
     start = time.monotonic()

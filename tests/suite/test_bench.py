@@ -8,11 +8,12 @@ from cnnlab.models import conv_stack
 from cnnlab.suite import bench
 
 
-def rows(medians: dict) -> list[dict]:
-    """Fake measurements from (setting, variant) -> images/s: the same for every net, three repeats around it."""
+def rows(measured: dict) -> list[dict]:
+    """Fake measurements from (setting, variant) -> images/s (three repeats around it, or the repeats' list):
+    the same for every net."""
     return [dict(setting=setting, variant=variant, backend="tensorflow", net=net, batch_size=128, images=3840,
-                 images_per_s=[0.9 * value, value, 1.2 * value])
-            for (setting, variant), value in medians.items() for net in bench.NETS]
+                 images_per_s=value if isinstance(value, list) else [0.9 * value, value, 1.2 * value])
+            for (setting, variant), value in measured.items() for net in bench.NETS]
 
 
 @pytest.mark.parametrize("variant", ["cnnlab_fit", "raw_fit_numpy", "steps_per_execution_8", "mixed_bfloat16"])
@@ -22,11 +23,13 @@ def test_measure_times_each_repeat(variant):
     assert keras.mixed_precision.global_policy().name == "float32"  # the bf16 policy does not leak
 
 
-def test_tables_and_ratios_are_computed_from_the_medians():
+def test_tables_and_ratios_are_computed_from_the_fastest_repeats():
     table = bench.throughput_table(rows({("tensorflow", "raw_fit_numpy"): 1000.0}))
     assert table.images_per_s_median.tolist() == [1000.0] * 3 and table.images_per_s_min.tolist() == [900.0] * 3
-    measured = {("tensorflow", "raw_fit_numpy"): 1000.0, ("tensorflow", "cnnlab_fit"): 970.0,
-                ("tensorflow, 1 thread", "raw_fit_numpy"): 1500.0}
+    # repeats in two modes, as on a shared machine: the fastest repeat decides, not the median
+    measured = {("tensorflow", "raw_fit_numpy"): [1000.0, 500.0, 1000.0],
+                ("tensorflow", "cnnlab_fit"): [970.0, 970.0, 400.0],
+                ("tensorflow, 1 thread", "raw_fit_numpy"): [1500.0, 600.0, 600.0]}
     ratios = bench.ratio_table(bench.throughput_table(rows(measured))).set_index("comparison")
     assert ratios.loc["cnnlab.train.fit / raw model.fit"].tolist() == pytest.approx([0.97] * 3)
     assert ratios.loc["1 thread / all cores"].tolist() == pytest.approx([1.5] * 3)

@@ -125,6 +125,14 @@ def test_reproduce_runs_everything_then_reports(toy_root, capsys):
     assert "| 99_toy " in (toy_root / "results" / "SCORECARD.md").read_text()
 
 
+def test_reproduce_runs_only_the_experiments_named(toy_root, capsys):
+    write_toy(toy_root, name="98_other")
+    assert main(["reproduce", "99", "--profile", "smoke"]) == 0
+    assert "all 1 experiments in" in capsys.readouterr().out
+    assert not (toy_root / "results" / "runs" / "98_other").exists()
+    assert (toy_root / "results" / "runs" / "99_toy" / "smoke" / "results.json").exists()
+
+
 def test_reproduce_with_jobs_gives_one_line_per_run_start_and_end_and_a_log_each(toy_root, capsys):
     write_toy(toy_root, name="98_other")
     assert main(["reproduce", "--profile", "smoke", "--jobs", "2"]) == 0
