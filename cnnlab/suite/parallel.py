@@ -3,7 +3,7 @@
 Every run keeps the threads it would have alone (the same floating-point path, so the same numbers); what
 overlaps is the time a run leaves the cores idle (kernel start-up, imports, Python between the steps). Each
 run's full output goes to its log beside its run folder (`results/runs/<experiment>/<profile>.log`); the
-terminal gets one line when a run starts and one when it ends. The longest runs start first.
+terminal gets one line when a run starts and one when it ends. The longest runs start first; a run whose results are current is reported cached without a process.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from pathlib import Path
 
 from cnnlab import paths
 from cnnlab.suite.results import load_results
-from cnnlab.suite.runner import RunFailed, clock, run_dir
+from cnnlab.suite.params import resolve
+from cnnlab.suite.runner import RunFailed, clock, current_key, run_dir
 
 
 def log_path(exp, profile: str, check: bool = False) -> Path:
@@ -38,13 +39,21 @@ def run_all(experiments, profile: str, jobs: int, force: bool = False, check: bo
     """Run `experiments` with at most `jobs` at once; raise RunFailed naming every run that failed, after the
     others finished. An interrupt stops every running one (each cleans up as an interrupted run does)."""
     out = sys.stdout if out is None else out
-    waiting = longest_first(experiments, profile, check)
-    total, running, failed = len(waiting), {}, []
+    order = longest_first(experiments, profile, check)
+    total, waiting, running, failed = len(order), [], {}, []
+    for position, exp in enumerate(order, 1):  # a current result needs no process of its own
+        folder = run_dir(exp, profile, check)
+        key = None if force else current_key(exp, resolve(exp, profile), check, load_results(folder))
+        if key:
+            print(f"[{position}/{total} {exp.name} {folder.name}] cached: results.json matches (key {key}), skipped",
+                  file=out, flush=True)
+        else:
+            waiting.append((position, exp))
     try:
         while waiting or running:
             while waiting and len(running) < jobs:
-                exp = waiting.pop(0)
-                running[exp.name] = _start(exp, profile, force, check, total - len(waiting), total, out)
+                position, exp = waiting.pop(0)
+                running[exp.name] = _start(exp, profile, force, check, position, total, out)
             time.sleep(0.5)
             for name, (process, log, label, started) in list(running.items()):
                 if process.poll() is None:

@@ -252,8 +252,8 @@ def run(
     folder = run_dir(exp, profile, check)
     label = f"[{position[0]}/{position[1]} {exp.name} {folder.name}]"
     previous = load_results(folder)
-    key = cache_key(exp, params, check, previous.get("modules") if previous else None, hashes)
-    if previous and previous.get("cache_key") == key and not force:
+    key = current_key(exp, params, check, previous, hashes)
+    if key and not force:
         print(f"{label} cached: results.json matches (key {key}), skipped", file=out, flush=True)
         return Outcome(exp.name, "cached", folder, 0.0)
     estimate = previous.get("duration_s") if previous else None
@@ -302,6 +302,15 @@ def slowest_cells(results: dict, n: int = 3) -> str:
     rest = results["duration_s"] - sum(c["seconds"] for c in cells)
     slow = ", ".join(f"cell {c['cell']} ({c['source']}) {clock(c['seconds'])}" for c in cells[:n])
     return f"slowest: {slow}; kernel start-up and the rest {clock(rest)}"
+
+
+def current_key(exp: Experiment, params: dict, check: bool, previous: dict | None, hashes: dict | None = None):
+    """The cache key of the `previous` results when they are still current for `params` and the source as it
+    is (or as `hashes` say), else None."""
+    if not previous:
+        return None
+    key = cache_key(exp, params, check, previous.get("modules"), hashes)
+    return key if previous.get("cache_key") == key else None
 
 
 def _execute_and_record(exp: Experiment, profile: str, params: dict, hashes: dict, label: str, estimate, out,
