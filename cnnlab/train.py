@@ -124,10 +124,10 @@ def accuracy(model, x, y, batch_size: int = 1000) -> float:
     return float(np.mean(predicted == np.asarray(y)))
 
 
-def compile_sgd(model, learning_rate, momentum: float = 0.9):
+def compile_sgd(model, learning_rate, momentum: float = 0.9, steps_per_execution: int = 1):
     """Compile for plain SGD with momentum (`learning_rate` a number or a schedule), softmax cross-entropy on
-    logits, and accuracy."""
-    return _compile(model, keras.optimizers.SGD(learning_rate, momentum=momentum))
+    logits, and accuracy; `steps_per_execution` steps per call of the compiled training function."""
+    return _compile(model, keras.optimizers.SGD(learning_rate, momentum=momentum), steps_per_execution)
 
 
 def compile_adam(model, learning_rate):
@@ -135,8 +135,9 @@ def compile_adam(model, learning_rate):
     return _compile(model, keras.optimizers.Adam(learning_rate))
 
 
-def _compile(model, optimizer):
-    model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+def _compile(model, optimizer, steps_per_execution: int = 1):
+    model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
+                  steps_per_execution=steps_per_execution)
     return model
 
 

@@ -19,8 +19,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-POOLS = (layers.MaxPooling2D, layers.AveragePooling2D)
-PASS_THROUGH = (layers.BatchNormalization, layers.Activation, layers.ReLU, layers.Dropout)
+from cnnlab.models.fcn import PASS_THROUGH, POOLS, kernel_and_stride
 
 
 def first_layer_kernels(model) -> np.ndarray:
@@ -44,10 +43,7 @@ def neighbour_correlation(kernels: np.ndarray) -> float:
 
 def _layer_geometry(layer) -> tuple[int, int, int]:
     """(kernel, stride, left padding) of a conv or pool layer with square kernels and strides."""
-    kernel = layer.kernel_size if isinstance(layer, layers.Conv2D) else layer.pool_size
-    (k, k2), (s, s2) = kernel, layer.strides
-    if k != k2 or s != s2 or (isinstance(layer, layers.Conv2D) and layer.dilation_rate != (1, 1)):
-        raise ValueError(f"layer '{layer.name}': allowed square, undilated kernels and strides")
+    k, s = kernel_and_stride(layer)
     if layer.padding == "valid":
         return k, s, 0
     if s != 1:

@@ -5,7 +5,6 @@ checks."""
 import io
 import json
 import os
-import re
 
 import nbformat
 import pytest
@@ -140,15 +139,6 @@ def smoke_results(tmp_path_factory):
         outcomes = {exp.name: runner.run(exp, "smoke", force=True) for exp in params.discover()}
     return {name: dict(json.loads((o.run_dir / "results.json").read_text()), run_dir=o.run_dir)
             for name, o in outcomes.items()}
-
-
-def table_rows(markdown):
-    """The cells of every Markdown table row (header first), split on unescaped pipes."""
-    rows = []
-    for line in markdown.splitlines():
-        if line.startswith("|") and not re.fullmatch(r"\|[-:| ]+\|", line):
-            rows.append([cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]])
-    return rows
 
 
 def claims_of(results):

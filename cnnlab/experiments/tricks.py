@@ -52,11 +52,12 @@ def steps_to_baseline_best(runs: list[dict], smooth: int) -> None:
     """Add to every ReLU run `best_error` (the lowest of its test errors, each the trailing mean of `smooth`
     measurements, so that one lucky measurement is no level reached), `target_error` (the baseline's best of its
     seed) and `steps_to_target` (the first step at which its smoothed error reached the target; None: never)."""
-    best = {r["seed"]: float(trailing_mean(r["curve"]["error"], smooth).min()) for r in runs if r["net"] == "baseline"}
-    for r in runs:
-        if r["net"] in BN_NETS:
-            r.update(best_error=float(trailing_mean(r["curve"]["error"], smooth).min()), target_error=best[r["seed"]],
-                     steps_to_target=steps_to(r["curve"], best[r["seed"]], smooth=smooth))
+    relu = [r for r in runs if r["net"] in BN_NETS]
+    for r in relu:
+        r["best_error"] = float(trailing_mean(r["curve"]["error"], smooth).min())
+    best = {r["seed"]: r["best_error"] for r in relu if r["net"] == "baseline"}
+    for r in relu:
+        r.update(target_error=best[r["seed"]], steps_to_target=steps_to(r["curve"], best[r["seed"]], smooth=smooth))
 
 
 def bn_claims(rec, runs: list[dict], steps: int, factor: float, min_speedup: float, margin_pp: float) -> None:

@@ -65,6 +65,17 @@ def _square(value, what: str, layer) -> int:
     return value[0]
 
 
+def kernel_and_stride(layer) -> tuple[int, int]:
+    """(kernel, stride) of a Conv2D or pooling layer, each checked to be square; a dilated conv is refused."""
+    if isinstance(layer, layers.Conv2D):
+        if _square(layer.dilation_rate, "dilation_rate", layer) != 1:
+            raise ValueError(f"layer '{layer.name}' is dilated; allowed: dilation_rate 1")
+        kernel = _square(layer.kernel_size, "kernel_size", layer)
+    else:
+        kernel = _square(layer.pool_size, "pool_size", layer)
+    return kernel, _square(layer.strides, "strides", layer)
+
+
 def convolutionalize(model, name: str | None = None) -> keras.Model:
     """A fully convolutional copy of the classifier `model` (convs and pools, Flatten, Dense layers) that
     takes any input size: the first Dense on an MxMxC map becomes Conv2D with MxM kernels, later ones 1x1
@@ -170,13 +181,11 @@ def dense_sparse(model, name: str | None = None) -> keras.Model:
     dilation, field = 1, 1
     for layer in _chain(net):
         if isinstance(layer, layers.Conv2D):
-            kernel, stride = _square(layer.kernel_size, "kernel_size", layer), _square(layer.strides, "strides", layer)
-            if _square(layer.dilation_rate, "dilation_rate", layer) != 1:
-                raise ValueError(f"layer '{layer.name}' is already dilated; allowed: dilation_rate 1")
+            kernel, stride = kernel_and_stride(layer)
             _check_valid(layer, kernel)
             new = _copy(layer, strides=(1, 1), dilation_rate=(dilation, dilation), padding="valid")
         elif isinstance(layer, POOLS):
-            kernel, stride = _square(layer.pool_size, "pool_size", layer), _square(layer.strides, "strides", layer)
+            kernel, stride = kernel_and_stride(layer)
             _check_valid(layer, kernel)
             mode = "max" if isinstance(layer, layers.MaxPooling2D) else "average"
             new = DilatedPooling2D(kernel, dilation, mode, name=layer.name)

@@ -91,15 +91,15 @@ def _measure(build, batch_size: int, variant: str, repeats: int, batches: int) -
     import keras
     import numpy as np
 
+    from cnnlab.train import compile_sgd
+
     keras.utils.set_random_seed(0)
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if variant == "mixed_bfloat16" else "float32")
     model = build()
     n = batch_size * batches
     x = np.random.default_rng(0).normal(size=(n, *model.input_shape[1:])).astype("float32")
     y = np.arange(n) % 10
-    model.compile(keras.optimizers.SGD(0.01, momentum=0.9),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
-                  steps_per_execution=8 if variant == "steps_per_execution_8" else 1)
+    compile_sgd(model, 0.01, steps_per_execution=8 if variant == "steps_per_execution_8" else 1)
     epoch = _epoch(model, x, y, batch_size, variant)
     epoch()  # warm-up: traces and compiles
     seconds = []

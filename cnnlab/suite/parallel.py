@@ -26,24 +26,22 @@ def log_path(exp, profile: str, check: bool = False) -> Path:
     return folder.with_name(f"{folder.name}.log")
 
 
-def longest_first(experiments, profile: str, check: bool = False) -> list:
-    """The experiments by their last run's duration, longest first (never run: first, in their order)."""
-    def last_duration(exp):
-        results = load_results(run_dir(exp, profile, check))
-        return results["duration_s"] if results else float("inf")
-
-    return sorted(experiments, key=lambda exp: -last_duration(exp))
+def longest_first(experiments, previous: dict) -> list:
+    """The experiments by the duration of their `previous` results (name -> results or None), longest first
+    (never run: first, in their order)."""
+    return sorted(experiments, key=lambda exp: -(previous[exp.name] or {}).get("duration_s", float("inf")))
 
 
 def run_all(experiments, profile: str, jobs: int, force: bool = False, check: bool = False, out=None) -> None:
     """Run `experiments` with at most `jobs` at once; raise RunFailed naming every run that failed, after the
     others finished. An interrupt stops every running one (each cleans up as an interrupted run does)."""
     out = sys.stdout if out is None else out
-    order = longest_first(experiments, profile, check)
+    previous = {exp.name: load_results(run_dir(exp, profile, check)) for exp in experiments}
+    order = longest_first(experiments, previous)
     total, waiting, running, failed = len(order), [], {}, []
     for position, exp in enumerate(order, 1):  # a current result needs no process of its own
         folder = run_dir(exp, profile, check)
-        key = None if force else current_key(exp, resolve(exp, profile), check, load_results(folder))
+        key = None if force else current_key(exp, resolve(exp, profile), check, previous[exp.name])
         if key:
             print(f"[{position}/{total} {exp.name} {folder.name}] cached: results.json matches (key {key}), skipped",
                   file=out, flush=True)

@@ -12,6 +12,7 @@ verdict depends on the machine.
 
 from __future__ import annotations
 
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -133,21 +134,19 @@ def scorecard_markdown(runs: list[dict], profile: str, missing: dict[str, str]) 
     return "\n".join(lines) + "\n"
 
 
+def table_rows(markdown: str) -> list[list[str]]:
+    """The cells of every Markdown table row (headers included, separator rows left out), split on unescaped
+    pipes."""
+    return [[cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]] for line in markdown.splitlines()
+            if line.startswith("|") and not re.fullmatch(r"\|[-:| ]+\|", line)]
+
+
 def scorecard_verdicts(text: str) -> dict[tuple[str, str], str]:
     """(experiment, claim id) -> verdict, read from a scorecard's claims table (a SCORECARD.md as written)."""
-    import re
-
-    verdicts, header = {}, None
-    for line in text.splitlines():
-        if not line.startswith("|") or re.fullmatch(r"\|[-:| ]+\|", line):
-            continue
-        cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
-        if header is None:
-            header = cells
-        elif {"experiment", "id", "verdict"} <= set(header):
-            row = dict(zip(header, cells))
-            verdicts[(row["experiment"], row["id"])] = row["verdict"]
-    return verdicts
+    header, *rows = table_rows(text) or [[]]
+    if not {"experiment", "id", "verdict"} <= set(header):
+        return {}
+    return {(row["experiment"], row["id"]): row["verdict"] for row in (dict(zip(header, cells)) for cells in rows)}
 
 
 def verdict_changes(before: str, after: str) -> list[tuple[str, str, str, str]]:

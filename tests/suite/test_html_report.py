@@ -11,9 +11,10 @@ from urllib.request import url2pathname
 
 import pytest
 from bs4 import BeautifulSoup
-from conftest import run_two_toys, table_rows, use_workspace, write_toy
+from conftest import run_two_toys, use_workspace, write_toy
 
 from cnnlab.suite import report
+from cnnlab.suite.report import table_rows
 from cnnlab.suite.results import VERDICTS, read_results
 
 REPO = Path(__file__).resolve().parents[2]

@@ -5,9 +5,10 @@ import re
 
 import pandas as pd
 import pytest
-from conftest import claim, fake_run, run_two_toys, table_rows
+from conftest import claim, fake_run, run_two_toys
 
 from cnnlab.suite import report
+from cnnlab.suite.report import table_rows
 from cnnlab.suite.results import fmt
 
 
