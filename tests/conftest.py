@@ -7,6 +7,7 @@ import json
 import os
 
 import nbformat
+import pandas as pd
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -151,3 +152,24 @@ def table_of(results, name):
     import pandas as pd
 
     return pd.read_csv(results["run_dir"] / results["tables"][name])
+
+
+def assert_holds_under(claim, table):
+    """A sweep's "holds under" claim counts exactly the table's conditions where the claim was reproduced."""
+    assert claim["measured"] == (table.verdict == "reproduced").sum()
+    assert claim["expected"] == f">= 1 of {len(table)} conditions"
+    assert claim["verdict"] in ("reproduced", "partial", "inconclusive", "not_reproduced")
+
+
+
+def assert_by_epoch_row(row, curves, where: dict, by, a, b, rule):
+    """A row of a by-epoch sweep table is, per seed, `a`'s test accuracy minus `b`'s in percentage points, read
+    from the `curves` rows matching `where` at the row's epoch, and decided by `rule`."""
+    from cnnlab.compare import paired_difference
+
+    at = curves[(curves.epoch == row.epochs) & (curves[list(where)] == pd.Series(where)).all(axis=1)]
+    accuracy = {side: at[at[by] == side].sort_values("seed").val_accuracy.to_numpy() for side in (a, b)}
+    difference = paired_difference(accuracy[a], accuracy[b], scale=100)
+    assert len(accuracy[a]) == len(accuracy[b]) >= 2
+    assert row.mean == pytest.approx(difference.mean)
+    assert row.verdict == rule.decide(difference)

@@ -7,13 +7,13 @@ import keras
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from cnnlab import probe
+from cnnlab import probe, sweep
 from cnnlab.compare import above, not_below, paired_difference, per_seed, summarise
 from cnnlab.models.convnet import conv_stack, stages_layout
 from cnnlab.models.googlenet import googlenet, mini_googlenet
 from cnnlab.models.heads import HEADS, formula_params, head_params, with_head
 from cnnlab.rules import at_least, exact
-from cnnlab.train import compile_adam
+from cnnlab.train import compile_adam, histories_table, run_seeds
 
 SOURCES = "Szegedy et al. 2015, Section 5; Lin et al. 2014, Table 5"
 
@@ -21,11 +21,15 @@ SOURCES = "Szegedy et al. 2015, Section 5; Lin et al. 2014, Table 5"
 def backbones(widths, deeper_widths, googlenet_divisor: int) -> dict:
     """name -> build(): the small conv backbone, a deeper one and the mini-GoogLeNet, each ending in a feature map."""
     return {
-        "convnet": lambda: conv_stack(stages_layout(widths, pool_after_last=False), include_top=False, name="convnet"),
-        "convnet_deeper": lambda: conv_stack(stages_layout(deeper_widths, pool_after_last=False), include_top=False,
-                                             name="convnet"),
+        "convnet": lambda: convnet(widths),
+        "convnet_deeper": lambda: convnet(deeper_widths),
         "mini_googlenet": lambda: mini_googlenet(divisor=googlenet_divisor),
     }
+
+
+def convnet(widths) -> keras.Model:
+    """The conv backbone: one 3x3 conv per width, a 2x2 pool between them, ending in the last feature map."""
+    return conv_stack(stages_layout(widths, pool_after_last=False), include_top=False, name="convnet")
 
 
 def head_table(backbones: dict, head_args: dict) -> pd.DataFrame:
@@ -89,6 +93,12 @@ def summary(runs: pd.DataFrame) -> pd.DataFrame:
     return trained
 
 
+def gap_rule(margin_pp: float):
+    """The rule of "the GAP head is at least as accurate as the FC head" (GAP minus FC), for the main
+    comparison and the sweep."""
+    return not_below(-margin_pp, why=f"a loss of up to {margin_pp} pp is tolerated")
+
+
 def accuracy_claims(rec, runs: pd.DataFrame, margin_pp: float, budget: str) -> None:
     """GAP (and NiN) at least as accurate as FC; FC overfits more; dropout helps FC: per-seed differences
     in percentage points with a margin of `margin_pp`."""
@@ -110,7 +120,7 @@ def accuracy_claims(rec, runs: pd.DataFrame, margin_pp: float, budget: str) -> N
             rec.claim(f"gap.accuracy.{backbone}.{head}", f"{backbone}: the {head} head is at least as accurate as the "
                       f"FC head (test accuracy, {head} minus FC)", "+0.6 pp (GoogLeNet)",
                       difference(backbone, head, "fc", "test_acc"), "pp",
-                      not_below(-margin_pp, why=f"a loss of up to {margin_pp} pp is tolerated"), source=SOURCES,
+                      gap_rule(margin_pp), source=SOURCES,
                       note=budget)
     effect = above(margin_pp, why=f"the minimum effect is {margin_pp} pp")
     if {("convnet", "fc"), ("convnet", "gap")} <= trained:
@@ -169,3 +179,34 @@ def plot(curves: pd.DataFrame, trained: pd.DataFrame):
     axes[1].set(ylabel="train accuracy - test accuracy", title="overfitting by head")
     fig.tight_layout()
     return fig
+
+
+# --- the sweep: how wide must the last stage be, and how long the training, for GAP to match FC? ---------------
+
+
+def sweep_width(widths, last_widths, head_args: dict, seeds, data, epochs: int, learning_rate: float,
+                batch_size: int, margin_pp: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """FC vs GAP head on the conv backbone `widths` with its last stage `last_widths` wide, trained from the same
+    seeds on `data` (its validation images measured after every epoch): per width and epoch, GAP minus FC
+    test accuracy decided by the rule of the main GAP claim. Returns the sweep table and the curves."""
+    rows, curves = [], []
+    for i, width in enumerate(last_widths, 1):
+        print(f"condition {i} of {len(last_widths)}: last stage {width} wide, {epochs} epochs")
+        backbone = {"convnet": lambda width=width: convnet([*widths[:-1], width])}
+        _, histories = run_seeds(builds([("convnet", "fc"), ("convnet", "gap")], backbone, head_args, learning_rate),
+                                 seeds, data, epochs, {}, batch_size, keys=("backbone", "head"))
+        curve = histories_table(histories, ("backbone", "head"), "val_accuracy").assign(width=width)
+        curves.append(curve)
+        rows += sweep.by_epoch(curve, "head", "gap", "fc", dict(width=width), gap_rule(margin_pp))
+    return pd.DataFrame(rows), pd.concat(curves, ignore_index=True)
+
+
+def sweep_claims(rec, table: pd.DataFrame, margin_pp: float, budget: str) -> None:
+    """Where the GAP head is within the margin of FC (or better), and how GAP minus FC moves with the epochs
+    and with the width of the last stage."""
+    sweep.holds_claim(rec, "gap.holds_under.accuracy", "Conditions (width of the last stage x epochs) under which "
+                      f"the GAP head is at least as accurate as the FC head ({budget})", table, ["width", "epochs"],
+                      "pp", source=SOURCES, main=f"gap.accuracy.convnet.gap (margin {margin_pp} pp)")
+    for axis, what in [("epochs", "epoch"), ("width", "width")]:
+        sweep.trend_claim(rec, f"gap.trend.{axis}", f"GAP minus FC test accuracy at the last swept {what} minus at "
+                          "the first", table, axis, "pp", source="CLAIMS 05")

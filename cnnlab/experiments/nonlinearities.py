@@ -3,13 +3,14 @@ other activations of the lecture beside them, and what the units do (ReLUs that 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from cnnlab import probe
+from cnnlab import probe, sweep
 from cnnlab.compare import above, below, paired_ratio, per_seed
+from cnnlab.init import check_scheme
 from cnnlab.models.convnet import conv_stack, stages_layout
 from cnnlab.rules import at_least
 from cnnlab.train import compile_sgd, curves_table, run_steps, steps_to
@@ -17,6 +18,12 @@ from cnnlab.train import compile_sgd, curves_table, run_steps, steps_to
 ANCHOR = 6.0  # Krizhevsky et al. 2012, Fig. 1: ReLU reached 25% six times faster than tanh
 RECTIFIERS = ("relu", "leaky_relu", "elu")  # the units whose activity (never firing, mean) is probed
 SOURCE = "Krizhevsky et al. 2012, Fig. 1"
+
+
+def speed_rule():
+    """The rule of the 2012 claim (tanh's steps over ReLU's), for the main comparison and every swept condition:
+    reproduced at half the anchor or more, partial when ReLU is faster by less."""
+    return above(ANCHOR / 2, why="reproduced at half the anchor or more")
 
 
 def pct(threshold: float) -> int:
@@ -89,7 +96,7 @@ def speed_claims(rec, runs: list[dict], thresholds, best_lr: dict, cap: int, eve
                          decided_seeds=len(both)))
         rec.claim(f"act.relu_faster.t{pct(t)}", f"ReLU reaches {pct(t)}% training error faster than tanh (tanh's "
                   "steps over ReLU's)", ANCHOR, ratio, "x",
-                  above(ANCHOR / 2, why="reproduced at half the anchor or more"), source=SOURCE,
+                  speed_rule(), source=SOURCE,
                   note=f"learning rates {best_lr}; steps every {every}, cap {cap}; per seed ReLU {relu}, tanh "
                   f"{tanh} (None: never within the cap)")
         rec.claim(f"act.relu_faster_seeds.t{pct(t)}", f"ReLU needs fewer steps to {pct(t)}% than tanh in most seeds "
@@ -163,3 +170,78 @@ def activity_claims(rec, activity: pd.DataFrame, settings: dict, seed: int, imag
                   below(1.0, why="closer to 0 than ReLU"), source="Clevert et al. 2016; lecture seed 000",
                   note=f"mean over the hidden layers, per seed: ReLU {np.round(relu_mean, 3).tolist()}, ELU "
                   f"{np.round(elu_mean, 3).tolist()}")
+
+
+# --- the sweep: under which conditions does ReLU train faster? ------------------------------------------------
+
+
+def depth_stages(stages, weight_layers: int) -> list[list[int]]:
+    """Conv stages holding `weight_layers - 1` convs (the classifier is the last weight layer), spread over the
+    stages of `stages` as evenly as possible with later stages taking the extra ones, each conv at its stage's
+    first width: [[16], [16], [32]] at 8 weight layers -> [[16, 16], [16, 16], [32, 32, 32]]."""
+    n, convs = len(stages), weight_layers - 1
+    if convs < n:
+        raise ValueError(f"{weight_layers} weight layers cannot hold {n} conv stages and the classifier; "
+                         f"allowed: at least {n + 1}")
+    widths = [stage[0] if isinstance(stage, (list, tuple)) else stage for stage in stages]
+    return [[width] * (convs // n + (i >= n - convs % n)) for i, width in enumerate(widths)]
+
+
+def init_per_activation(setting: str) -> dict:
+    """A swept initialisation: one `cnnlab.init` scheme for ReLU and tanh alike ("glorot_uniform"), or ReLU's
+    and tanh's apart ("he_normal/glorot_uniform": He for ReLU, its proper init, Glorot for tanh)."""
+    schemes = [check_scheme(s) for s in setting.split("/")]
+    if len(schemes) > 2:
+        raise ValueError(f"init setting '{setting}': allowed are one scheme or 'relu_scheme/tanh_scheme'")
+    return dict(zip(("relu", "tanh"), schemes * (3 - len(schemes))))
+
+
+def check_sweep(stages, depths, inits) -> None:
+    """Every swept depth and initialisation setting is one the sweep can build (ValueError naming it if not)."""
+    for depth in depths:
+        depth_stages(stages, depth)
+    for setting in inits:
+        init_per_activation(setting)
+
+
+def sweep_speed(protocol: Protocol, depths, inits, lr_grid, seeds, thresholds, cap: int,
+                kernel_size: int) -> tuple[pd.DataFrame, list[dict]]:
+    """The 2012 comparison over depth x initialisation, conv kernels `kernel_size`: per condition the learning
+    rate is chosen per activation on the first seed as in the main comparison (that run is the seed's), the
+    other seeds train at it, each up to the hardest threshold or `cap` steps. Returns one row per condition and
+    threshold (tanh's steps over ReLU's, decided by the 2012 claim's rule) and the runs."""
+    check_sweep(protocol.stages, depths, inits)
+    rows, runs = [], []
+    conditions = sweep.grid(dict(depth=depths, init=inits))
+    for i, condition in enumerate(conditions, 1):
+        print(f"condition {i} of {len(conditions)}: {sweep.describe(condition, condition)}")
+        net = replace(protocol, stages=depth_stages(protocol.stages, condition["depth"]), kernel_size=kernel_size,
+                      thresholds=thresholds)
+        schemes = init_per_activation(condition["init"])
+        search = [r for a, scheme in schemes.items()
+                  for r in net.train({a: lr_grid}, scheme, seeds[:1], min(thresholds), cap)]
+        best = best_learning_rates(search, thresholds[0], never=cap + protocol.every)
+        chosen = [r for r in search if r["lr"] == best[r["activation"]]]
+        chosen += [r for a, scheme in schemes.items()
+                   for r in net.train({a: [best[a]]}, scheme, seeds[1:], min(thresholds), cap)]
+        for r in chosen:
+            r.update(depth=condition["depth"], init_setting=condition["init"])
+        runs += chosen
+        for t in thresholds:
+            ratio = paired_ratio(per_seed(chosen, steps_column(t), activation="tanh"),
+                                 per_seed(chosen, steps_column(t), activation="relu"), cap=cap)
+            rows.append(sweep.decided(dict(condition, threshold=t, relu_lr=best["relu"], tanh_lr=best["tanh"]),
+                                      ratio, speed_rule()))
+    return pd.DataFrame(rows), runs
+
+
+def sweep_claims(rec, table: pd.DataFrame, cap: int, kernel_size: int) -> None:
+    """Where ReLU is faster (the 2012 claim holds under its rule), and how tanh's steps over ReLU's move with
+    depth and with a harder threshold."""
+    setting = f"{kernel_size}x{kernel_size} convs, cap {cap} steps"
+    sweep.holds_claim(rec, "act.holds_under.relu_faster", "Conditions (depth x initialisation x threshold) under "
+                      f"which ReLU reaches the threshold faster than tanh ({setting})", table,
+                      ["depth", "init", "threshold"], "x", source=SOURCE, main="act.relu_faster")
+    for axis, what in [("depth", "deeper"), ("threshold", "at a harder threshold")]:
+        sweep.trend_claim(rec, f"act.trend.{axis}", f"tanh's steps over ReLU's {what}: the ratio at the last swept "
+                          f"{axis} over the first", table, axis, "x", source="CLAIMS 03", log=True)

@@ -3,15 +3,17 @@ does depth help, does LRN, do 1x1 convs, does one 5x5 do as well as two 3x3?"""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import keras
 import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from cnnlab import probe
+from cnnlab import data, probe, sweep
 from cnnlab.compare import above, below, not_above, not_below, paired_difference, per_seed, summarise
 from cnnlab.models.vgg import PAPER_TOP1_ERROR, vgg, weight_layers
-from cnnlab.train import histories_table
+from cnnlab.train import histories_table, run_seeds
 
 SOURCE = "Simonyan & Zisserman 2015, Table 3"
 
@@ -26,6 +28,11 @@ def builds(configs, width_divisor: int, fc_units: int, dropout: float, init: str
         return model
 
     return {c: lambda seed, c=c: trainable(c) for c in configs}
+
+
+def depth_helps_rule(margin_pp: float):
+    """The rule of "depth helps" (the deeper net's error minus A's), for the main comparison and the sweep."""
+    return below(-margin_pp, why=f"the minimum effect is {margin_pp} pp")
 
 
 def summary(runs: pd.DataFrame) -> pd.DataFrame:
@@ -62,7 +69,7 @@ def claims(rec, runs: pd.DataFrame, margin_pp: float) -> None:
                       not_above(margin_pp, why=f"a harm of up to {margin_pp} pp is tolerated"), source=SOURCE)
             rec.claim(f"vgg.depth_better.{deep}", f"Depth helps: {deep} has a lower error than A ({deep}'s error "
                       "minus A's)", paper_diff(deep, "A"), difference(deep, "A"), "pp",
-                      below(-margin_pp, why=f"the minimum effect is {margin_pp} pp"), source=SOURCE)
+                      depth_helps_rule(margin_pp), source=SOURCE)
     for worse, better, what in [("C", "D", "1x1 convs (C) vs 3x3 in the same places (D)"),
                                 ("E", "D", "19 layers (E) vs 16 (D)")]:
         if {worse, better} <= configs:
@@ -102,3 +109,48 @@ def plot(trained: pd.DataFrame, histories: dict):
     axes[1].legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# --- the sweep: at which budget does depth start to help? -----------------------------------------------------
+
+
+def monitored(n_train: int, test_images: int, seed: int):
+    """Fashion-MNIST as the experiment prepares it with `n_train` training images, `test_images` test images
+    measured after every epoch (the sweep's budget axis)."""
+    fmnist = data.prepare(n_train=n_train, pad=32, norm="standard", seed=seed)
+    x_test, y_test = data.subset(fmnist.x_test, fmnist.y_test, test_images, seed)
+    return replace(fmnist, x_val=x_test, y_val=y_test)
+
+
+def sweep_budget(builds: dict, sizes, seeds, epochs: int, test_images: int, batch_size: int,
+                 margin_pp: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A against every deeper configuration of `builds` (config -> build(seed)) over the training-set sizes
+    `sizes` and every epoch up to `epochs`: per condition, the deeper net's test error minus A's, decided by
+    the rule of "depth helps". Returns the sweep table and the test-accuracy curves."""
+    rows, curves = [], []
+    for i, n_train in enumerate(sizes, 1):
+        print(f"condition {i} of {len(sizes)}: {n_train} training images, {epochs} epochs")
+        fmnist = monitored(n_train, test_images, seeds[0])
+        _, histories = run_seeds(builds, seeds, fmnist, epochs, {}, batch_size)
+        curve = histories_table(histories, ("config",), "val_accuracy").assign(n_train=n_train)
+        curves.append(curve)
+        steps_per_epoch = -(-n_train // batch_size)
+        for deep in [c for c in builds if c != "A"]:
+            for row in sweep.by_epoch(curve, "config", "A", deep, dict(config=deep, n_train=n_train),
+                                      depth_helps_rule(margin_pp)):
+                rows.append(dict(row, steps=row["epochs"] * steps_per_epoch))
+    table = pd.DataFrame(rows)
+    table.insert(table.columns.get_loc("epochs") + 1, "steps", table.pop("steps"))
+    return table, pd.concat(curves, ignore_index=True)
+
+
+def sweep_claims(rec, table: pd.DataFrame, margin_pp: float) -> None:
+    """Per deeper configuration: the budgets (training images x epochs) at which it beats A, and how its error
+    minus A's moves with the epochs and with the training images."""
+    for deep, rows in table.groupby("config", sort=False):
+        sweep.holds_claim(rec, f"vgg.holds_under.depth_better.{deep}", f"Budgets (training images x epochs) at "
+                          f"which {deep} has a lower error than A", rows, ["n_train", "epochs"], "pp",
+                          source=SOURCE, main=f"vgg.depth_better.{deep} (margin {margin_pp} pp)")
+        for axis, what in [("epochs", "epoch"), ("n_train", "training-set size")]:
+            sweep.trend_claim(rec, f"vgg.trend.{deep}.{axis}", f"{deep}'s error minus A's at the last swept {what} "
+                              "minus at the first", rows, axis, "pp", source="CLAIMS 04")

@@ -86,6 +86,9 @@ def _why_missing(experiment: str, profile: str) -> str:
     return f"not run in the {profile} profile (`cnnlab run {experiment} --profile {profile}`)"
 
 
+SWEPT = "holds_under"  # the id segment of a sweep's claim (`cnnlab.sweep.holds_claim`)
+
+
 def claims_frame(runs: list[dict]) -> pd.DataFrame:
     rows = []
     for run in runs:
@@ -126,12 +129,25 @@ def scorecard_markdown(runs: list[dict], profile: str, missing: dict[str, str]) 
         )
     lines += [f"- **{name}**: no result: {why}" for name, why in missing.items()]
     lines += ["", _escape(claims[["experiment", "id", "statement", "expected", "measured", "verdict"]])
-              .to_markdown(index=False), "", "## Rules and notes", ""]
+              .to_markdown(index=False), "", *_sweeps(claims), "## Rules and notes", ""]
     for _, c in claims.iterrows():
         seeds = f" Per seed: {c['per_seed']}." if c["per_seed"] else ""
         note = f" Note: {c['note']}" if c["note"] else ""
         lines.append(f"- `{c['id']}` ({c['source']}): {c['rule']}.{seeds}{note}")
     return "\n".join(lines) + "\n"
+
+
+def _sweeps(claims: pd.DataFrame) -> list[str]:
+    """The section on the condition sweeps (`cnnlab.sweep`): where each swept claim holds, as a list (the
+    scorecard keeps a single table, the one `scorecard_verdicts` reads)."""
+    swept = claims[claims.id.str.contains(f".{SWEPT}.", regex=False)]
+    if swept.empty:
+        return []
+    lines = ["## Where the claims hold: condition sweeps", "",
+             "Claims that did not reproduce at the main budget, repeated over a grid of conditions and decided there "
+             "by their own rule; the claims table above keeps the main verdicts.", ""]
+    lines += [f"- **{c.verdict}** `{c.id}` ({c.experiment}): {c.statement}. {c.note}" for c in swept.itertuples()]
+    return lines + [""]
 
 
 def table_rows(markdown: str) -> list[list[str]]:

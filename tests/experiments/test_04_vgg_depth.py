@@ -1,7 +1,7 @@
 """Experiment 04 in the smoke profile: the VGG comparisons, paired over seeds."""
 
 import pytest
-from conftest import claims_of, table_of
+from conftest import assert_by_epoch_row, assert_holds_under, claims_of, table_of
 
 
 def test_vgg_claims_are_paired_over_seeds(smoke_results):
@@ -15,3 +15,22 @@ def test_vgg_claims_are_paired_over_seeds(smoke_results):
     error = {c: 100 * (1 - runs[runs.config == c].sort_values("seed").test_acc.to_numpy()) for c in ("A", "D")}
     assert claims["vgg.depth_better.D"]["per_seed"] == pytest.approx(list(error["D"] - error["A"]))
     assert {"runs", "trained"} <= set(results["tables"])
+
+
+def test_budget_sweep_decides_every_size_and_epoch_by_the_depth_rule(smoke_results):
+    from cnnlab.experiments.vgg_depth import depth_helps_rule
+
+    results = smoke_results["04_vgg_depth"]
+    params, claims = results["params"], claims_of(results)
+    table, curves = table_of(results, "sweep"), table_of(results, "sweep_curves")
+    deeper = [c for c in params["sweep_configs"] if c != "A"]
+    assert len(table) == len(deeper) * len(params["sweep_n_train"]) * params["sweep_epochs"]
+    assert len(curves) == len(params["sweep_configs"]) * len(params["sweep_n_train"]) * params["sweep_epochs"] * 2
+    for row in table.itertuples():
+        # A's accuracy minus the deeper net's is the deeper net's error minus A's
+        assert_by_epoch_row(row, curves[curves.config.isin(["A", row.config])], {"n_train": row.n_train}, "config",
+                            "A", row.config, depth_helps_rule(params["margin_pp"]))
+        assert row.steps == row.epochs * -(-row.n_train // params["batch_size"])
+    assert_holds_under(claims["vgg.holds_under.depth_better.D"], table[table.config == "D"])
+    epochs = table[table.config == "D"].groupby("epochs")["mean"].mean()
+    assert claims["vgg.trend.D.epochs"]["measured"] == pytest.approx(epochs.iloc[-1] - epochs.iloc[0])

@@ -1,7 +1,7 @@
 """Experiment 05 in the smoke profile: exact head counts and paired head comparisons."""
 
 import pytest
-from conftest import claims_of, table_of
+from conftest import assert_by_epoch_row, assert_holds_under, claims_of, table_of
 
 
 def test_gap_head_counts_are_exact_and_comparisons_paired(smoke_results):
@@ -21,3 +21,18 @@ def test_gap_head_counts_are_exact_and_comparisons_paired(smoke_results):
         assert claim["decided_by"] == {"rule": "not_below", "bound": -1.0}
     assert {"gap.fc_overfits_more", "gap.dropout_helps_fc", "gap.dropout_narrows_fc_gap", "gap.closing.convnet"} <= set(
         claims)
+
+
+def test_width_sweep_decides_every_width_and_epoch_by_the_gap_rule(smoke_results):
+    from cnnlab.experiments.googlenet_gap import gap_rule
+
+    results = smoke_results["05_googlenet_gap"]
+    params, claims = results["params"], claims_of(results)
+    table, curves = table_of(results, "sweep"), table_of(results, "sweep_curves")
+    assert list(table.width.unique()) == params["sweep_last_widths"]
+    assert len(table) == len(params["sweep_last_widths"]) * params["sweep_epochs"]
+    for row in table.itertuples():
+        assert_by_epoch_row(row, curves, {"width": row.width}, "head", "gap", "fc", gap_rule(params["margin_pp"]))
+    assert_holds_under(claims["gap.holds_under.accuracy"], table)
+    widths = table.groupby("width")["mean"].mean()
+    assert claims["gap.trend.width"]["measured"] == pytest.approx(widths.iloc[-1] - widths.iloc[0])

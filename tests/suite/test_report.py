@@ -159,3 +159,20 @@ def test_verdict_changes_between_two_scorecards_by_experiment_and_claim():
     assert report.verdict_changes(before, after) == [("01", "a.y", "partial", "not_reproduced"),
                                                      ("02", "a.x", "inconclusive", "-"), ("03", "c", "-", "reproduced")]
     assert report.verdict_changes(before, before) == []
+
+
+def test_swept_claims_are_listed_beside_the_main_table_which_keeps_every_verdict(toy_root):
+    swept = claim("a.holds_under.x", "not_reproduced", note="0 of 4 conditions reproduced; nowhere")
+    fake_run(toy_root, "01_a", "quick", [claim("a.x", "not_reproduced"), swept])
+    text = report.build("quick").scorecard.read_text()
+    assert report.scorecard_verdicts(text) == {("01_a", "a.x"): "not_reproduced",
+                                               ("01_a", "a.holds_under.x"): "not_reproduced"}
+    section = text[text.index("## Where the claims hold"):text.index("## Rules and notes")]
+    assert section.count("\n- ") == 1
+    assert ("- **not_reproduced** `a.holds_under.x` (01_a): about a.holds_under.x. 0 of 4 conditions "
+            "reproduced") in section
+
+
+def test_without_swept_claims_the_scorecard_has_no_sweep_section(toy_root):
+    fake_run(toy_root, "01_a", "quick", [claim("a.x", "reproduced")])
+    assert "## Where the claims hold" not in report.build("quick").scorecard.read_text()
