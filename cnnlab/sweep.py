@@ -22,6 +22,7 @@ from cnnlab.rules import Rule
 
 VERDICTS = ("not_reproduced", "inconclusive", "partial", "reproduced")  # in the order of the plot's colours
 COLOURS = ("#d9705f", "#d8d8d8", "#a9d49a", "#3f9b4f")
+HIGHER_IS_CLOSER = ("above", "not_below")  # `cnnlab.compare` rules under which a higher value is nearer the paper
 NOT_DECIDED = "not_applicable"  # a condition where nothing was measured (no seed reached either threshold)
 
 
@@ -84,11 +85,12 @@ def holds_rule(verdicts) -> Rule:
     return Rule(text, decide)
 
 
-def holds_claim(rec, id: str, statement: str, table: pd.DataFrame, axes, unit: str, source: str,
+def holds_claim(rec, id: str, statement: str, table: pd.DataFrame, axes, rule: Rule, unit: str, source: str,
                 main: str = "") -> dict:
-    """Record where the claim holds in `table` (rows of `decided`, `axes` naming the condition columns):
-    measured is the number of conditions where it was reproduced, the note lists them (and the partial
-    ones) with their values, or says that it holds nowhere in the swept range and where it came closest."""
+    """Record where the claim holds in `table` (rows of `decided` by the claim's `rule`, `axes` naming the
+    condition columns): measured is the number of conditions where it was reproduced, the note lists them (and
+    the partial ones) with their values, or says that it holds nowhere in the swept range and where it came
+    closest (the highest value for a rule that wants it high, `above` or `not_below`; else the lowest)."""
     axes = list(axes)
     held = table[table.verdict == "reproduced"]
     partial = table[table.verdict == "partial"]
@@ -102,7 +104,11 @@ def holds_claim(rec, id: str, statement: str, table: pd.DataFrame, axes, unit: s
         parts.append(f"partial in {listed(partial)}")
     if not len(held) and len(measured_rows):
         counts = measured_rows.verdict.value_counts()
-        parts.append("nowhere in the swept range; verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
+        parts.append("reproduced nowhere in the swept range; verdicts: "
+                     + ", ".join(f"{n} {v}" for v, n in counts.items()))
+        high = rule.spec["rule"] in HIGHER_IS_CLOSER
+        closest = measured_rows["mean"].idxmax() if high else measured_rows["mean"].idxmin()
+        parts.append(f"closest: {listed(measured_rows.loc[[closest]])} ({measured_rows.verdict[closest]})")
     if len(measured_rows) < len(table):
         parts.append(f"{len(table) - len(measured_rows)} condition(s) measured nothing")
     if main:

@@ -181,32 +181,45 @@ def plot(curves: pd.DataFrame, trained: pd.DataFrame):
     return fig
 
 
-# --- the sweep: how wide must the last stage be, and how long the training, for GAP to match FC? ---------------
+# --- the sweep: how deep, how wide and how long must the backbone train for GAP to match FC? ---------------------
 
 
-def sweep_width(widths, last_widths, head_args: dict, seeds, data, epochs: int, learning_rate: float,
+def swept_backbones(names, widths, deeper_widths) -> dict:
+    """name -> conv widths of the swept backbones: "convnet" (`widths`) and "convnet_deeper" (`deeper_widths`)."""
+    known = {"convnet": widths, "convnet_deeper": deeper_widths}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown sweep backbones {unknown}; choose from {list(known)}")
+    return {n: known[n] for n in names}
+
+
+def sweep_gap_vs_fc(backbone_widths: dict, last_widths, head_args: dict, seeds, data, epochs: int, learning_rate: float,
                 batch_size: int, margin_pp: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """FC vs GAP head on the conv backbone `widths` with its last stage `last_widths` wide, trained from the same
-    seeds on `data` (its validation images measured after every epoch): per width and epoch, GAP minus FC
-    test accuracy decided by the rule of the main GAP claim. Returns the sweep table and the curves."""
+    """FC vs GAP head on each conv backbone of `backbone_widths` (name -> widths) with its last stage
+    `last_widths` wide, trained from the same seeds on `data` (its validation images measured after every
+    epoch): per backbone, width and epoch, GAP minus FC test accuracy decided by the rule of the main GAP claim.
+    Returns the sweep table and the curves."""
     rows, curves = [], []
-    for i, width in enumerate(last_widths, 1):
-        print(f"condition {i} of {len(last_widths)}: last stage {width} wide, {epochs} epochs")
-        backbone = {"convnet": lambda width=width: convnet([*widths[:-1], width])}
-        _, histories = run_seeds(builds([("convnet", "fc"), ("convnet", "gap")], backbone, head_args, learning_rate),
+    conditions = sweep.grid(dict(backbone=list(backbone_widths), width=last_widths))
+    for i, condition in enumerate(conditions, 1):
+        print(f"condition {i} of {len(conditions)}: {sweep.describe(condition, condition)}, {epochs} epochs")
+        name, width = condition["backbone"], condition["width"]
+        backbone = {name: lambda name=name, width=width: convnet([*backbone_widths[name][:-1], width])}
+        _, histories = run_seeds(builds([(name, "fc"), (name, "gap")], backbone, head_args, learning_rate),
                                  seeds, data, epochs, {}, batch_size, keys=("backbone", "head"))
         curve = histories_table(histories, ("backbone", "head"), "val_accuracy").assign(width=width)
         curves.append(curve)
-        rows += sweep.by_epoch(curve, "head", "gap", "fc", dict(width=width), gap_rule(margin_pp))
+        rows += sweep.by_epoch(curve, "head", "gap", "fc", condition, gap_rule(margin_pp))
     return pd.DataFrame(rows), pd.concat(curves, ignore_index=True)
 
 
 def sweep_claims(rec, table: pd.DataFrame, margin_pp: float, budget: str) -> None:
-    """Where the GAP head is within the margin of FC (or better), and how GAP minus FC moves with the epochs
-    and with the width of the last stage."""
-    sweep.holds_claim(rec, "gap.holds_under.accuracy", "Conditions (width of the last stage x epochs) under which "
-                      f"the GAP head is at least as accurate as the FC head ({budget})", table, ["width", "epochs"],
-                      "pp", source=SOURCES, main=f"gap.accuracy.convnet.gap (margin {margin_pp} pp)")
-    for axis, what in [("epochs", "epoch"), ("width", "width")]:
+    """Where the GAP head is within the margin of FC (or better), and how GAP minus FC moves with the epochs,
+    the width of the last stage and the backbone's depth."""
+    sweep.holds_claim(rec, "gap.holds_under.accuracy", "Conditions (backbone x width of the last stage x epochs) "
+                      f"under which the GAP head is at least as accurate as the FC head ({budget})", table,
+                      ["backbone", "width", "epochs"], gap_rule(margin_pp), "pp", source=SOURCES,
+                      main=f"gap.accuracy.convnet.gap (margin {margin_pp} pp)")
+    for axis, what in [("epochs", "epoch"), ("width", "width"), ("backbone", "backbone (the deeper one last)")]:
         sweep.trend_claim(rec, f"gap.trend.{axis}", f"GAP minus FC test accuracy at the last swept {what} minus at "
                           "the first", table, axis, "pp", source="CLAIMS 05")

@@ -241,7 +241,7 @@ def sweep_claims(rec, table: pd.DataFrame, cap: int, kernel_size: int) -> None:
     setting = f"{kernel_size}x{kernel_size} convs, cap {cap} steps"
     sweep.holds_claim(rec, "act.holds_under.relu_faster", "Conditions (depth x initialisation x threshold) under "
                       f"which ReLU reaches the threshold faster than tanh ({setting})", table,
-                      ["depth", "init", "threshold"], "x", source=SOURCE, main="act.relu_faster")
+                      ["depth", "init", "threshold"], speed_rule(), "x", source=SOURCE, main="act.relu_faster")
     for axis, what in [("depth", "deeper"), ("threshold", "at a harder threshold")]:
         sweep.trend_claim(rec, f"act.trend.{axis}", f"tanh's steps over ReLU's {what}: the ratio at the last swept "
                           f"{axis} over the first", table, axis, "x", source="CLAIMS 03", log=True)

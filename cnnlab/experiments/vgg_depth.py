@@ -149,7 +149,8 @@ def sweep_claims(rec, table: pd.DataFrame, margin_pp: float) -> None:
     minus A's moves with the epochs and with the training images."""
     for deep, rows in table.groupby("config", sort=False):
         sweep.holds_claim(rec, f"vgg.holds_under.depth_better.{deep}", f"Budgets (training images x epochs) at "
-                          f"which {deep} has a lower error than A", rows, ["n_train", "epochs"], "pp",
+                          f"which {deep} has a lower error than A", rows, ["n_train", "epochs"],
+                          depth_helps_rule(margin_pp), "pp",
                           source=SOURCE, main=f"vgg.depth_better.{deep} (margin {margin_pp} pp)")
         for axis, what in [("epochs", "epoch"), ("n_train", "training-set size")]:
             sweep.trend_claim(rec, f"vgg.trend.{deep}.{axis}", f"{deep}'s error minus A's at the last swept {what} "

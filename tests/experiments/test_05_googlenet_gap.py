@@ -23,16 +23,18 @@ def test_gap_head_counts_are_exact_and_comparisons_paired(smoke_results):
         claims)
 
 
-def test_width_sweep_decides_every_width_and_epoch_by_the_gap_rule(smoke_results):
+def test_sweep_decides_every_backbone_width_and_epoch_by_the_gap_rule(smoke_results):
     from cnnlab.experiments.googlenet_gap import gap_rule
 
     results = smoke_results["05_googlenet_gap"]
     params, claims = results["params"], claims_of(results)
     table, curves = table_of(results, "sweep"), table_of(results, "sweep_curves")
+    assert list(table.backbone.unique()) == params["sweep_backbones"]
     assert list(table.width.unique()) == params["sweep_last_widths"]
-    assert len(table) == len(params["sweep_last_widths"]) * params["sweep_epochs"]
+    assert len(table) == len(params["sweep_backbones"]) * len(params["sweep_last_widths"]) * params["sweep_epochs"]
     for row in table.itertuples():
-        assert_by_epoch_row(row, curves, {"width": row.width}, "head", "gap", "fc", gap_rule(params["margin_pp"]))
+        assert_by_epoch_row(row, curves, {"backbone": row.backbone, "width": row.width}, "head", "gap", "fc",
+                            gap_rule(params["margin_pp"]))
     assert_holds_under(claims["gap.holds_under.accuracy"], table)
-    widths = table.groupby("width")["mean"].mean()
-    assert claims["gap.trend.width"]["measured"] == pytest.approx(widths.iloc[-1] - widths.iloc[0])
+    backbones = table.groupby("backbone", sort=False)["mean"].mean()
+    assert claims["gap.trend.backbone"]["measured"] == pytest.approx(backbones.iloc[-1] - backbones.iloc[0])

@@ -64,13 +64,16 @@ def table_of(verdict_pairs):
 ])
 def test_holds_claim_counts_the_conditions_where_the_claim_is_reproduced(tmp_path, pairs, verdict, held):
     rec = Record("99_toy", "toy", tmp_path)
-    claim = sweep.holds_claim(rec, "toy.holds", "where", table_of(pairs), ["depth"], "x", "test", main="toy.main")
+    table = table_of(pairs)
+    claim = sweep.holds_claim(rec, "toy.holds", "where", table, ["depth"], RULE, "x", "test", main="toy.main")
     assert claim["verdict"] == verdict and claim["measured"] == held
     assert claim["expected"] == ">= 1 of 2 conditions"
     if held:
         assert "depth 8: 4.03 x" in claim["note"]
     else:
         assert "nowhere in the swept range" in claim["note"]
+        highest = table.loc[table["mean"].idxmax()]  # the rule wants the ratio above 3: the highest is closest
+        assert f"closest: depth {highest.depth}: {highest['mean']:.3g} x ({highest.verdict})" in claim["note"]
 
 
 def test_holds_rule_refuses_a_count_the_verdicts_do_not_give():
