@@ -59,9 +59,9 @@ def by_epoch(curves: pd.DataFrame, by: str, a, b, condition: dict, rule: Rule, c
     return rows
 
 
-def describe(row, axes) -> str:
-    """A condition as text: 'depth 8, init he'."""
-    return ", ".join(f"{axis} {row[axis]}" for axis in axes)
+def describe(row, axes=None) -> str:
+    """A condition (its `axes`; every key of a condition dict by default) as text: 'depth 8, init he'."""
+    return ", ".join(f"{axis} {row[axis]}" for axis in (row if axes is None else axes))
 
 
 def holds_rule(verdicts) -> Rule:

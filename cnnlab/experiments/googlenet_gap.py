@@ -193,8 +193,8 @@ def swept_backbones(names, widths, deeper_widths) -> dict:
     return {n: known[n] for n in names}
 
 
-def sweep_gap_vs_fc(backbone_widths: dict, last_widths, head_args: dict, seeds, data, epochs: int, learning_rate: float,
-                batch_size: int, margin_pp: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+def sweep_gap_vs_fc(backbone_widths: dict, last_widths, head_args: dict, seeds, data, epochs: int,
+                    learning_rate: float, batch_size: int, margin_pp: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     """FC vs GAP head on each conv backbone of `backbone_widths` (name -> widths) with its last stage
     `last_widths` wide, trained from the same seeds on `data` (its validation images measured after every
     epoch): per backbone, width and epoch, GAP minus FC test accuracy decided by the rule of the main GAP claim.
@@ -202,7 +202,7 @@ def sweep_gap_vs_fc(backbone_widths: dict, last_widths, head_args: dict, seeds, 
     rows, curves = [], []
     conditions = sweep.grid(dict(backbone=list(backbone_widths), width=last_widths))
     for i, condition in enumerate(conditions, 1):
-        print(f"condition {i} of {len(conditions)}: {sweep.describe(condition, condition)}, {epochs} epochs")
+        print(f"condition {i} of {len(conditions)}: {sweep.describe(condition)}, {epochs} epochs")
         name, width = condition["backbone"], condition["width"]
         backbone = {name: lambda name=name, width=width: convnet([*backbone_widths[name][:-1], width])}
         _, histories = run_seeds(builds([(name, "fc"), (name, "gap")], backbone, head_args, learning_rate),

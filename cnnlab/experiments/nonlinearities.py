@@ -214,7 +214,7 @@ def sweep_speed(protocol: Protocol, depths, inits, lr_grid, seeds, thresholds, c
     rows, runs = [], []
     conditions = sweep.grid(dict(depth=depths, init=inits))
     for i, condition in enumerate(conditions, 1):
-        print(f"condition {i} of {len(conditions)}: {sweep.describe(condition, condition)}")
+        print(f"condition {i} of {len(conditions)}: {sweep.describe(condition)}")
         net = replace(protocol, stages=depth_stages(protocol.stages, condition["depth"]), kernel_size=kernel_size,
                       thresholds=thresholds)
         schemes = init_per_activation(condition["init"])
