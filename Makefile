@@ -8,7 +8,7 @@ JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 4 ? n : 4 )))
 STAMP := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup data browser reproduce check-verdicts run report test bench clean
+.PHONY: setup data browser reproduce check-verdicts run report test test-backends bench clean
 
 setup: $(STAMP)
 
@@ -63,6 +63,15 @@ report: setup
 
 test: setup data browser
 	$(BIN)/pytest -q
+
+# The unit tests and every notebook's smoke profile on the JAX and PyTorch backends (TensorFlow is `make test`).
+BACKENDS ?= jax torch
+test-backends: setup data
+	$(BIN)/python -m pip install --quiet -e '.[test,$(shell echo $(BACKENDS) | tr ' ' ',')]'
+	@for backend in $(BACKENDS); do \
+		echo "== KERAS_BACKEND=$$backend"; \
+		KERAS_BACKEND=$$backend $(BIN)/pytest -q tests/science tests/experiments tests/suite/test_notebooks.py || exit 1; \
+	done
 
 # Training throughput under each setting and the quick runs' per-cell costs, into results/bench/.
 bench: setup

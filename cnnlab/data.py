@@ -1,4 +1,4 @@
-"""Datasets as numpy arrays and tf.data pipelines, offline by default.
+"""Datasets as numpy arrays, offline by default.
 
 Fashion-MNIST is read from its four IDX files, looked for in order in `$CNNLAB_DATA`,
 `/usr/share/datasets/fashion-mnist/` (Debian's `dataset-fashion-mnist`) and Keras's cache; only
@@ -354,17 +354,3 @@ def prepare(
     return replace(ds, x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te, x_val=x_val, y_val=y_val,
                    class_names=names)
 
-
-def pipeline(x: np.ndarray, y: np.ndarray, batch_size: int = 128, shuffle_seed: int | None = None):
-    """A tf.data pipeline over in-memory arrays, shuffled from a seed when given, prefetched.
-
-    It shuffles the indices and gathers each batch from one copy of the arrays: the same batches as
-    shuffling the images themselves, without a second and third copy in a shuffle buffer and a cache."""
-    import tensorflow as tf
-
-    images, labels = tf.constant(x), tf.constant(y)
-    ds = tf.data.Dataset.range(len(x))
-    if shuffle_seed is not None:
-        ds = ds.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(lambda i: (tf.gather(images, i), tf.gather(labels, i)))
-    return ds.prefetch(tf.data.AUTOTUNE)

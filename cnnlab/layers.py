@@ -9,8 +9,15 @@
 """
 
 import keras
-import tensorflow as tf
-from keras import layers
+from keras import layers, ops
+
+
+def local_response_normalization(inputs, k: float, n: int, alpha: float, beta: float):
+    """Cross-channel LRN in `keras.ops` (channels last), for the backends without TensorFlow's kernel."""
+    radius, channels = n // 2, inputs.shape[-1]
+    squares = ops.pad(ops.square(inputs), [[0, 0]] * (len(inputs.shape) - 1) + [[radius, radius]])
+    window = sum(squares[..., i:i + channels] for i in range(n))
+    return inputs / ops.power(k + alpha * window, beta)
 
 
 @keras.saving.register_keras_serializable(package="cnnlab")
@@ -31,18 +38,16 @@ class LocalResponseNormalization(layers.Layer):
         self.k, self.n, self.alpha, self.beta = k, n, alpha, beta
 
     def call(self, inputs):
-        # TF computes input / (bias + alpha * sqr_sum) ** beta, sqr_sum being the plain
-        # sum of squares over channels d - depth_radius .. d + depth_radius (clipped at
-        # the edges). So alpha multiplies the sum, as in the paper, and is passed
-        # unchanged. (Caffe's LRN divides alpha by n: Caffe's alpha=1e-4 with
+        # alpha multiplies the plain sum of squares over channels d - n//2 .. d + n//2 (clipped at the edges),
+        # as in the paper and in TensorFlow's kernel. (Caffe's LRN divides alpha by n: Caffe's alpha=1e-4 with
         # local_size=5 is alpha=2e-5 here.)
-        return tf.nn.local_response_normalization(
-            inputs,
-            depth_radius=self.n // 2,
-            bias=self.k,
-            alpha=self.alpha,
-            beta=self.beta,
-        )
+        radius = self.n // 2
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            return tf.nn.local_response_normalization(inputs, depth_radius=radius, bias=self.k, alpha=self.alpha,
+                                                      beta=self.beta)
+        return local_response_normalization(inputs, self.k, self.n, self.alpha, self.beta)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -73,7 +73,7 @@ def lesioned(model, deleted=()) -> keras.Model:
 
 def error(model, x, y, batch_size: int = 500) -> float:
     """Top-1 error of `model` on (x, y) in inference mode, called eagerly in batches (no tracing per model)."""
-    predicted = np.concatenate([np.argmax(model(x[i:i + batch_size], training=False), axis=-1)
+    predicted = np.concatenate([np.argmax(keras.ops.convert_to_numpy(model(x[i:i + batch_size], training=False)), -1)
                                 for i in range(0, len(x), batch_size)])
     return float(np.mean(predicted != np.asarray(y)))
 

@@ -12,7 +12,8 @@ import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import tensorflow as tf
+
+from cnnlab import backend
 
 
 def hidden_layers(model) -> list:
@@ -24,14 +25,36 @@ def hidden_layers(model) -> list:
 
 
 def activations_and_gradients(model, x, y):
-    """Per hidden layer: (activation array, gradient array) for one batch."""
+    """Per hidden layer: (activation array, gradient array) for one batch.
+
+    The gradient of the loss with respect to a layer's output is its gradient with respect to a zero added to
+    that output, so one backward pass through the chain of `segments` gives every layer's, on any backend."""
     hidden = hidden_layers(model)
-    tapped = keras.Model(model.input, [layer.output for layer in hidden] + [model.output])
-    with tf.GradientTape() as tape:
-        *acts, logits = tapped(x, training=False)
-        loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
-    grads = tape.gradient(loss, acts)
-    return [(a.numpy(), g.numpy()) for a, g in zip(acts, grads)]
+    tapped = keras.Model(model.input, [layer.output for layer in hidden])
+    acts = tapped(x, training=False)
+    acts = [keras.ops.convert_to_numpy(a) for a in (acts if isinstance(acts, (list, tuple)) else [acts])]
+    parts = segments(model)
+
+    def loss(*added):
+        a = keras.ops.convert_to_tensor(x)
+        for part, zero in zip(parts, added):
+            a = part(a, training=False) + zero
+        logits = parts[-1](a, training=False)
+        return keras.ops.mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+
+    _, grads = backend.gradients(loss, *[np.zeros_like(a) for a in acts])
+    return list(zip(acts, grads))
+
+
+def segments(model) -> list:
+    """The model cut at its hidden layers: input -> hidden_1, hidden_1 -> hidden_2, ..., hidden_L -> output,
+    each a Keras model; a model whose signal reaches a hidden layer other than through the one before it
+    (a skip connection across them) is refused."""
+    cuts = [model.inputs[0]] + [layer.output for layer in hidden_layers(model)] + [model.outputs[0]]
+    try:
+        return [keras.Model(a, b) for a, b in zip(cuts, cuts[1:])]
+    except ValueError as error:
+        raise ValueError(f"model '{model.name}' is not a chain of its hidden_<i> layers: {error}") from None
 
 
 def propagation(model, x, y, batch_size: int = 64) -> pd.DataFrame:
@@ -83,7 +106,7 @@ def unit_activity(model, x, batch_size: int = 1000) -> pd.DataFrame:
     for start in range(0, len(x), batch_size):
         outputs = tapped(x[start : start + batch_size], training=False)
         for i, a in enumerate(outputs if isinstance(outputs, (list, tuple)) else [outputs]):
-            a = a.numpy()
+            a = keras.ops.convert_to_numpy(a)
             batch_peak = a.max(axis=0)
             peak[i] = batch_peak if peak[i] is None else np.maximum(peak[i], batch_peak)
             total[i] += a.sum()

@@ -5,29 +5,30 @@ stopping a run whose loss diverges."""
 from __future__ import annotations
 
 import math
-import random
 import time
 
 import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
-from cnnlab.data import pipeline
+from cnnlab import backend
+from cnnlab.batches import pipeline
 
-# Experiments build many models in a loop on purpose: TensorFlow's retracing warnings are noise here.
-tf.get_logger().setLevel("ERROR")
+if backend.name() == "tensorflow":
+    import tensorflow as tf
+
+    # Experiments build many models in a loop on purpose: TensorFlow's retracing warnings are noise here.
+    tf.get_logger().setLevel("ERROR")
 
 
 def seed_everything(seed: int) -> None:
     """Start from a fresh Keras session (what earlier models held is released, so memory stays bounded
-    however many models a notebook trains), seed Python, NumPy, TensorFlow and Keras, and make TensorFlow
-    ops deterministic."""
+    however many models a notebook trains), seed Python, NumPy, the backend and Keras with deterministic
+    kernels, and spread the models built next over every device when there are several
+    (`backend.distribute`)."""
     keras.backend.clear_session()
-    random.seed(seed)
-    np.random.seed(seed)
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
+    backend.seed(seed)
+    backend.distribute()
 
 
 class StopOnDivergence(keras.callbacks.Callback):
@@ -163,7 +164,7 @@ def fit_steps(model, data, steps: int, every: int, probe, batch_size: int = 128,
     """
     stop = StopOnDivergence()
     callbacks = [stop] + ([StopBelowError(stop_below)] if stop_below is not None else [])
-    train = pipeline(data.x_train, data.y_train, batch_size, shuffle_seed=seed).repeat()
+    train = pipeline(data.x_train, data.y_train, batch_size, shuffle_seed=seed, repeat=True)
     history = model.fit(
         train,
         validation_data=None if probe is None else pipeline(probe[0], probe[1], 1000),

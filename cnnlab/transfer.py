@@ -23,7 +23,7 @@ from pathlib import Path
 
 import keras
 
-from cnnlab import paths
+from cnnlab import backend, paths
 from cnnlab.probe import plot_runs
 from cnnlab.train import fit_steps, seed_everything
 
@@ -68,10 +68,8 @@ def copy_layers(source, target, n: int, frozen: bool):
 def _numeric_context() -> dict:
     """What besides the recipe decides a trained net's weights: versions, backend, floating-point path and
     cnnlab's source."""
-    import tensorflow as tf
-
-    return dict(keras=keras.__version__, tensorflow=tf.__version__, backend=keras.backend.backend(),
-                env={name: os.environ.get(name) for name in NUMERIC_ENV}, cnnlab=paths.package_digest())
+    return dict(**backend.versions(), env={name: os.environ.get(name) for name in NUMERIC_ENV},
+                cnnlab=paths.package_digest())
 
 
 def stored_model(name: str, recipe: dict, train: Callable[[], keras.Model], folder: Path | None = None):

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
-from keras import layers
+from keras import layers, ops
 
+from cnnlab import backend
 from cnnlab.models.fcn import PASS_THROUGH, POOLS, kernel_and_stride
 
 
@@ -26,7 +26,7 @@ def first_layer_kernels(model) -> np.ndarray:
     """The kernel of the model's first Conv2D: (k, k, channels in, filters)."""
     for layer in model.layers:
         if isinstance(layer, layers.Conv2D):
-            return np.asarray(layer.kernel)
+            return ops.convert_to_numpy(layer.kernel)
     raise ValueError(f"model '{model.name}' has no Conv2D layer")
 
 
@@ -77,7 +77,7 @@ def activation_maps(model, image: np.ndarray, layer_names) -> dict:
     tapped = keras.Model(model.inputs[0], [model.get_layer(name).output for name in layer_names])
     outputs = tapped(image[None], training=False)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    return {name: np.asarray(out)[0] for name, out in zip(layer_names, outputs)}
+    return {name: ops.convert_to_numpy(out)[0] for name, out in zip(layer_names, outputs)}
 
 
 def top_patches(model, layer_name: str, x: np.ndarray, top: int = 9, batch_size: int = 500):
@@ -87,7 +87,7 @@ def top_patches(model, layer_name: str, x: np.ndarray, top: int = 9, batch_size:
     tapped = keras.Model(model.inputs[0], model.get_layer(layer_name).output)
     peaks, places = [], []
     for start in range(0, len(x), batch_size):
-        out = np.asarray(tapped(x[start:start + batch_size], training=False))
+        out = ops.convert_to_numpy(tapped(x[start:start + batch_size], training=False))
         flat = out.reshape(len(out), -1, out.shape[-1])
         peaks.append(flat.max(axis=1))
         places.append(flat.argmax(axis=1))
@@ -145,12 +145,13 @@ def occlusion_map(model, image: np.ndarray, label: int, size: int, stride: int, 
 
 def saliency(model, images: np.ndarray, labels) -> np.ndarray:
     """|d logit of the true class / d input|, the maximum over channels: one map per image (N x H x W)."""
-    x = tf.convert_to_tensor(images)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        logits = model(x, training=False)
-        chosen = tf.gather(logits, np.asarray(labels), axis=1, batch_dims=1)
-    return np.abs(np.asarray(tape.gradient(chosen, x))).max(axis=-1)
+    wanted = np.asarray(labels)[:, None]
+
+    def chosen(x):
+        return ops.sum(ops.take_along_axis(model(x, training=False), wanted, axis=1))
+
+    _, (grad,) = backend.gradients(chosen, np.asarray(images))
+    return np.abs(grad).max(axis=-1)
 
 
 def class_model_images(model, classes, steps: int = 200, learning_rate: float = 0.1, l2: float = 0.01,
@@ -158,14 +159,17 @@ def class_model_images(model, classes, steps: int = 200, learning_rate: float = 
     """Per class, an image that maximises its logit minus l2 * ||image||^2, by gradient ascent (Adam) from
     small noise (Simonyan et al. 2014); returns the images and the softmax probability of their class."""
     shape = (len(classes), *model.inputs[0].shape[1:])
-    x = tf.Variable(np.random.default_rng(seed).normal(0, 0.01, shape).astype(np.float32))
+    x = keras.Variable(np.random.default_rng(seed).normal(0, 0.01, shape).astype(np.float32), trainable=True)
     optimizer = keras.optimizers.Adam(learning_rate)
     wanted = np.asarray(classes)
+
+    def objective(image):
+        scores = ops.take_along_axis(model(image, training=False), wanted[:, None], axis=1)
+        return ops.sum(scores) - l2 * ops.sum(ops.square(image))
+
     for _ in range(steps):
-        with tf.GradientTape() as tape:
-            scores = tf.gather(model(x, training=False), wanted, axis=1, batch_dims=1)
-            objective = tf.reduce_sum(scores) - l2 * tf.reduce_sum(tf.square(x))
-        optimizer.apply_gradients([(-tape.gradient(objective, x), x)])
-    images = x.numpy()
-    probs = np.asarray(keras.ops.softmax(model(images, training=False)))[np.arange(len(wanted)), wanted]
+        _, (grad,) = backend.gradients(objective, ops.convert_to_numpy(x.value))
+        optimizer.apply_gradients([(ops.convert_to_tensor(-grad), x)])
+    images = ops.convert_to_numpy(x.value)
+    probs = ops.convert_to_numpy(ops.softmax(model(images, training=False)))[np.arange(len(wanted)), wanted]
     return images, probs

@@ -22,7 +22,7 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 from cnnlab import paths
-from cnnlab.suite.results import VERDICTS, count_verdicts, fmt, measured_text, per_seed_text
+from cnnlab.suite.results import VERDICTS, count_verdicts, fmt, measured_text, per_seed_text, stack_text
 
 SITE = "report"
 NOTEBOOK_PAGES = "notebooks"
@@ -45,6 +45,7 @@ def write(runs: list[dict], missing: dict[str, str], profile: str) -> Path:
     site = paths.RESULTS / SITE
     work = paths.emptied(site.with_name(f".{SITE}.partial"))
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    env.filters["stack"] = stack_text
     common = dict(profile=profile, colours=VERDICT_COLOURS, verdicts=VERDICTS)
     for run in runs:
         _experiment_pages(env, run, work, site, common)

@@ -24,7 +24,7 @@ from cnnlab import paths
 from cnnlab.rules import explain
 from cnnlab.suite import html_report, params
 from cnnlab.suite.results import (CHECK_SUFFIX, RESULTS_FILE, VERDICTS, count_verdicts, fmt, load_results,
-                                  measured_text, per_seed_text, read_results, write_json_atomic)
+                                  measured_text, per_seed_text, read_results, stack_text, write_json_atomic)
 
 SCORECARD = "SCORECARD.md"
 SUMMARY = "summary.json"
@@ -125,7 +125,7 @@ def scorecard_markdown(runs: list[dict], profile: str, missing: dict[str, str]) 
     for run in runs:
         lines.append(
             f"- **{run['experiment']}**: {run['duration_s']:.0f} s, {_memory(run)}seeds {run['seeds']}, "
-            f"TensorFlow {run['versions'].get('tensorflow')}, Keras {run['versions'].get('keras')}{_checked(run)}"
+            f"{stack_text(run['versions'])}{_checked(run)}"
         )
     lines += [f"- **{name}**: no result: {why}" for name, why in missing.items()]
     lines += ["", _escape(claims[["experiment", "id", "statement", "expected", "measured", "verdict"]])

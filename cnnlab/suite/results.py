@@ -91,6 +91,15 @@ def fmt(value, unit: str = "") -> str:
     return f"{text} {unit}".strip()
 
 
+BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+
+
+def stack_text(versions: dict) -> str:
+    """The backend and Keras a run used, as "TensorFlow 2.21.0, Keras 3.15.1"."""
+    backend = versions.get("backend") or "tensorflow"
+    return f"{BACKEND_NAMES.get(backend, backend)} {versions.get(backend)}, Keras {versions.get('keras')}"
+
+
 def measured_text(claim: dict) -> str:
     """A claim's measured value as a reader should see it: a bound marked as one, and for a comparison
     over seeds its interval in brackets."""

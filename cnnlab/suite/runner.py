@@ -38,6 +38,8 @@ CHECK_ENV = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_
              "TF_ENABLE_ONEDNN_OPTS": "0"}
 # The kernel's own log (transport warnings, shutdown notices) is noise here; cell errors still surface.
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
+# the packages of the other Keras backends: their versions decide a result there, as TensorFlow's does
+NUMERIC_PACKAGES = ("jax", "torch")
 
 
 class RunFailed(RuntimeError):
@@ -78,9 +80,11 @@ def run_dir(exp: Experiment, profile: str, check: bool = False) -> Path:
 
 
 def versions() -> dict:
-    """Versions that change results: Python, TensorFlow, Keras, cnnlab, and the Keras backend."""
-    found = {"python": platform.python_version(), "backend": keras_backend()}
-    for package in ("tensorflow", "keras", "cnnlab"):
+    """Versions that change results: Python, TensorFlow, Keras, cnnlab, the Keras backend and, for JAX or
+    PyTorch, its package."""
+    backend = keras_backend()
+    found = {"python": platform.python_version(), "backend": backend}
+    for package in ("tensorflow", "keras", "cnnlab") + ((backend,) if backend in NUMERIC_PACKAGES else ()):
         try:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -103,7 +107,8 @@ def cache_key(exp: Experiment, params: dict, check: bool = False, modules=None, 
         "params": {k: v for k, v in params.items() if k != "output_dir"},
         "cnnlab": paths.package_digest(modules, hashes),
         "data": {name: data.fingerprint(name) for name in exp.datasets},
-        "versions": {k: v for k, v in versions().items() if k in ("tensorflow", "keras", "backend")},
+        "versions": {k: v for k, v in versions().items()
+                     if k in ("tensorflow", "keras", "backend", *NUMERIC_PACKAGES)},
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
 

@@ -14,6 +14,11 @@ from cnnlab.models.cifar_resnet import (PAPER_PARAMS_M, ZeroPadShortcut, blocks_
 TRAINABLE = {20: 269_722, 32: 464_154, 44: 658_586, 56: 853_018, 110: 1_727_962}
 
 
+def numpy(*outputs):
+    """Model outputs as NumPy arrays (a PyTorch output that tracks gradients cannot be compared directly)."""
+    return [keras.ops.convert_to_numpy(out) for out in outputs]
+
+
 def tiny(**kwargs):
     return cifar_resnet(8, input_shape=(8, 8, 1), width_divisor=4, seed=3, **kwargs)
 
@@ -73,7 +78,7 @@ def test_same_seed_same_weights_in_plain_and_residual_nets():
 
 def test_shortcut_a_is_the_zero_padded_subsampled_input(images):
     x = np.abs(images[..., [0, 0, 0, 0]])  # 4 channels
-    out = ZeroPadShortcut(8, 2)(x).numpy()
+    out = keras.ops.convert_to_numpy(ZeroPadShortcut(8, 2)(x))
     assert out.shape == (6, 4, 4, 8)
     np.testing.assert_array_equal(out[..., :4], x[:, ::2, ::2, :])
     assert not out[..., 4:].any()
@@ -84,7 +89,7 @@ def test_no_deletion_is_an_exact_copy(images):
     for model in (tiny(), tiny(shortcut="B"), tiny(residual=False)):
         copy = lesioned(model)
         assert [layer.name for layer in copy.layers] == [layer.name for layer in model.layers]
-        np.testing.assert_array_equal(copy(images), model(images))
+        np.testing.assert_array_equal(*numpy(copy(images), model(images)))
 
 
 @pytest.mark.parametrize("shortcut, block", [("A", "stage1_block1"), ("A", "stage2_block1"), ("B", "stage3_block1")])
@@ -94,7 +99,7 @@ def test_deleting_a_block_equals_zeroing_its_residual_branch(images, shortcut, b
     bn2 = model.get_layer(f"{block}_bn2")
     gamma, beta, mean, var = bn2.get_weights()
     bn2.set_weights([0 * gamma, 0 * beta, mean, var])  # the branch's output is exactly 0
-    np.testing.assert_allclose(lesion(images), model(images), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(*numpy(lesion(images), model(images)), rtol=1e-6, atol=1e-6)
     removed = {layer.name for layer in model.layers} - {layer.name for layer in lesion.layers}
     assert removed == {f"{block}_{part}" for part in ("conv1", "bn1", "relu1", "conv2", "bn2", "add")}
 
@@ -105,8 +110,8 @@ def test_deleting_a_plain_block_passes_its_input_on(images):
     stem = keras.Model(model.input, model.get_layer("stem_relu").output)
     rest = keras.Model(lesion.get_layer("stage2_block1_conv1").input, lesion.output)
     after = keras.Model(model.get_layer("stage2_block1_conv1").input, model.output)
-    np.testing.assert_allclose(lesion(images), rest(stem(images)), rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(lesion(images), after(stem(images)), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(*numpy(lesion(images), rest(stem(images))), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(*numpy(lesion(images), after(stem(images))), rtol=1e-6, atol=1e-6)
 
 
 def test_plain_nets_refuse_to_delete_downsampling_blocks():

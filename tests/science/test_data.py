@@ -1,4 +1,4 @@
-"""cnnlab.data: IDX reading, finding Fashion-MNIST, derived datasets, pipelines, TFDS datasets."""
+"""cnnlab.data: IDX reading, finding Fashion-MNIST, derived datasets, TFDS datasets."""
 
 import gzip
 import re
@@ -352,47 +352,6 @@ def test_prepare_defaults_raw():
     assert d.x_val is None and d.y_val is None
     assert d.x_train.min() >= 0 and d.x_train.max() <= 1 and d.x_train.dtype == np.float32
     assert len(d.class_names) == 10
-
-
-# --- pipelines -----------------------------------------------------------------------------------
-
-
-def epochs_of(ds, n_epochs=2):
-    return [[(xb.numpy().tolist(), yb.numpy().tolist()) for xb, yb in ds] for _ in range(n_epochs)]
-
-
-def test_pipeline_shuffle_reproducible_and_complete():
-    x = np.arange(100, dtype=np.int64)
-    y = x * 3
-    a = epochs_of(data.pipeline(x, y, batch_size=32, shuffle_seed=7))
-    b = epochs_of(data.pipeline(x, y, batch_size=32, shuffle_seed=7))
-    c = epochs_of(data.pipeline(x, y, batch_size=32, shuffle_seed=8))
-    assert a == b
-    assert a != c
-    for epoch in a + c:
-        assert [len(xb) for xb, _ in epoch] == [32, 32, 32, 4]
-        seen = [v for xb, _ in epoch for v in xb]
-        assert sorted(seen) == list(range(100))  # every example exactly once
-        assert seen != list(range(100))  # and actually shuffled
-        for xb, yb in epoch:
-            assert yb == [3 * v for v in xb]
-    assert a[0] != a[1]  # reshuffled each epoch
-
-
-def test_pipeline_gives_the_batches_of_shuffling_the_examples_themselves():
-    import tensorflow as tf
-
-    x = np.random.default_rng(0).random((300, 2, 2, 1)).astype("float32")
-    y = np.arange(300)
-    examples = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(300, seed=5, reshuffle_each_iteration=True)
-    assert epochs_of(data.pipeline(x, y, batch_size=64, shuffle_seed=5), 3) == epochs_of(examples.batch(64), 3)
-
-
-def test_pipeline_without_seed_keeps_order():
-    x = np.arange(10, dtype=np.int64)
-    epochs = epochs_of(data.pipeline(x, x, batch_size=4))
-    assert [xb for xb, _ in epochs[0]] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
-    assert epochs[0] == epochs[1]
 
 
 # --- TFDS datasets -------------------------------------------------------------------------------

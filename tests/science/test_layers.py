@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from cnnlab.layers import LocalResponseNormalization, PositionBias, inception_module
+from cnnlab.layers import LocalResponseNormalization, PositionBias, inception_module, local_response_normalization
 
 
 def lrn_reference(a, k=2.0, n=5, alpha=1e-4, beta=0.75):
@@ -29,6 +29,13 @@ def test_lrn_matches_alexnet_formula(big_activations):
     np.testing.assert_allclose(
         np.asarray(got), lrn_reference(big_activations), atol=1e-5, rtol=0
     )
+
+
+@pytest.mark.parametrize("n", [3, 5])
+def test_lrn_in_keras_ops_matches_the_formula(big_activations, n):
+    """The keras.ops LRN of the JAX and PyTorch backends, on whichever backend runs the tests."""
+    got = local_response_normalization(big_activations.astype("float32"), 2.0, n, 1e-4, 0.75)
+    np.testing.assert_allclose(np.asarray(got), lrn_reference(big_activations, n=n), atol=1e-5, rtol=0)
 
 
 def test_lrn_reference_is_sensitive_to_the_alpha_convention(big_activations):

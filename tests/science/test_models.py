@@ -226,7 +226,7 @@ def test_vgg_small():
 
 def test_vgg_init_applies_to_every_kernel():
     model = vgg("A", input_shape=(32, 32, 1), num_classes=10, width_divisor=8, fc_units=128, init="normal_0.01")
-    kernels = [layer.kernel.numpy() for layer in model.layers if hasattr(layer, "kernel")]
+    kernels = [keras.ops.convert_to_numpy(layer.kernel) for layer in model.layers if hasattr(layer, "kernel")]
     assert len(kernels) == weight_layers("A") == 11
     assert np.std(np.concatenate([k.ravel() for k in kernels])) == pytest.approx(0.01, rel=0.02)
 
@@ -439,12 +439,15 @@ def test_plain_mlp_dropout_and_max_norm():
         "input_dropout", "dropout_1", "dropout_2", "dropout_3"]
     assert model.count_params() == plain_mlp(3, 64).count_params()  # regularisers add no weights
     x = np.random.default_rng(0).normal(size=(8, 28, 28, 1)).astype("float32")
-    np.testing.assert_array_equal(model(x, training=False), model(x, training=False))  # no dropout in inference
-    assert not np.allclose(model(x, training=True), model(x, training=False))
+    def output(training):
+        return keras.ops.convert_to_numpy(model(x, training=training))
+
+    np.testing.assert_array_equal(output(False), output(False))  # no dropout in inference
+    assert not np.allclose(output(True), output(False))
     model.compile(keras.optimizers.SGD(1.0), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, np.arange(8) % 10, epochs=3, verbose=0)
     for i in (1, 2, 3):  # every hidden unit's incoming weights, after steps large enough to grow them
-        norms = np.linalg.norm(model.get_layer(f"hidden_{i}").kernel.numpy(), axis=0)
+        norms = np.linalg.norm(keras.ops.convert_to_numpy(model.get_layer(f"hidden_{i}").kernel), axis=0)
         assert norms.max() <= 1.0 + 1e-5
     assert plain_mlp(3, 64).get_layer("hidden_1").kernel_constraint is None
 

@@ -37,7 +37,7 @@ def test_propagation_matches_a_direct_computation(batch):
     model = plain_mlp(3, 32, "relu", "he_normal", seed=0)
     frame = probe.propagation(model, x, y)
     assert list(frame.depth) == [1, 2, 3]
-    first = keras.Model(model.input, model.get_layer("hidden_1").output)(x).numpy()
+    first = keras.ops.convert_to_numpy(keras.Model(model.input, model.get_layer("hidden_1").output)(x))
     assert frame.act_std[0] == pytest.approx(first.std(), rel=1e-6)
     assert frame.act_ratio[0] == 1.0 and frame.grad_ratio[0] == 1.0
     assert frame.zero_fraction[0] == pytest.approx((first == 0).mean())

@@ -1,6 +1,7 @@
 """cnnlab.transfer: copying and freezing layers (trainable counts, frozen weights and BN statistics after a
 fit), the variants, and the store of trained source nets."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -28,7 +29,7 @@ def tiny():
 
 
 def kernel(model, name):
-    return model.get_layer(name).kernel.numpy()
+    return keras.ops.convert_to_numpy(model.get_layer(name).kernel)
 
 
 def fitted(model, dataset, steps=3):
@@ -79,7 +80,8 @@ def test_frozen_batch_norm_keeps_the_source_statistics_and_runs_in_inference_mod
     x = tiny.x_train[:8]
     bn = target.get_layer("hidden_1_bn")
     conv_out = target.get_layer("hidden_1")(x)
-    np.testing.assert_allclose(bn(conv_out, training=True).numpy(), bn(conv_out, training=False).numpy(), atol=1e-6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(bn(conv_out, training=True)),
+                               keras.ops.convert_to_numpy(bn(conv_out, training=False)), atol=1e-6)
 
 
 def test_copy_refuses_out_of_range_and_mismatched_layers():

@@ -4,9 +4,8 @@ answer depends on one known region, filter smoothness, class purity, class-model
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from cnnlab import arith, visual
+from cnnlab import arith, backend, visual
 from cnnlab.models.convnet import POOL, conv_stack
 
 
@@ -27,13 +26,14 @@ def test_receptive_field_boxes(net):
 def test_the_box_is_where_the_unit_looks(net):
     """The input gradient of an interior unit is zero outside its box and not zero on the box's edges."""
     size, jump, start = visual.receptive_field_box(net, "hidden_3")
-    x = tf.convert_to_tensor(np.random.default_rng(0).normal(size=(1, 20, 20, 1)).astype(np.float32))
+    x = np.random.default_rng(0).normal(size=(1, 20, 20, 1)).astype(np.float32)
     conv = net.get_layer("hidden_3")
     probe = keras.Model(net.inputs[0], net.get_layer("pool_2").output)
-    with tf.GradientTape() as tape:  # the pre-activation, so that a ReLU at 0 hides nothing
-        tape.watch(x)
-        unit = tf.reduce_sum(tf.nn.conv2d(probe(x), conv.kernel, 1, "SAME")[0, 2, 2, :] ** 2)
-    grad = np.abs(tape.gradient(unit, x).numpy()[0, ..., 0]) > 0
+
+    def unit(image):  # the pre-activation, so that a ReLU at 0 hides nothing
+        return keras.ops.sum(keras.ops.conv(probe(image), conv.kernel, 1, "same")[0, 2, 2, :] ** 2)
+
+    grad = np.abs(backend.gradients(unit, x)[1][0][0, ..., 0]) > 0
     rows, cols = np.nonzero(grad)
     low = start + 2 * jump - (size - 1) / 2
     assert (rows.min(), rows.max(), cols.min(), cols.max()) == (low, low + size - 1, low, low + size - 1)
@@ -43,7 +43,7 @@ def test_top_patches_crop_the_strongest_images(net):
     x = np.random.default_rng(1).random((30, 20, 20, 1)).astype(np.float32)
     patches, images, responses = visual.top_patches(net, "hidden_2", x, top=5)
     assert patches.shape == (6, 5, 8, 8, 1) and images.shape == (6, 5)
-    peaks = keras.Model(net.inputs[0], net.get_layer("hidden_2").output)(x).numpy().max(axis=(1, 2))
+    peaks = keras.ops.convert_to_numpy(keras.Model(net.inputs[0], net.get_layer("hidden_2").output)(x)).max(axis=(1, 2))
     for unit in range(6):
         assert images[unit].tolist() == np.argsort(-peaks[:, unit], kind="stable")[:5].tolist()
         assert np.allclose(responses[unit], peaks[images[unit], unit])
@@ -59,8 +59,9 @@ def test_class_purity_and_what_random_labels_give():
 
 def test_occlusion_finds_the_one_region_the_answer_depends_on():
     inputs = keras.Input((12, 12, 1))
-    region = keras.layers.Lambda(lambda t: tf.reduce_sum(t[:, 6:9, 2:5, 0], axis=(1, 2), keepdims=False))(inputs)
-    logits = keras.layers.Lambda(lambda r: tf.stack([r, tf.zeros_like(r)], axis=1))(region)
+    region = keras.layers.Lambda(lambda t: keras.ops.sum(t[:, 6:9, 2:5, 0], axis=(1, 2)), output_shape=())(inputs)
+    logits = keras.layers.Lambda(lambda r: keras.ops.stack([r, keras.ops.zeros_like(r)], axis=1),
+                                 output_shape=(2,))(region)
     model = keras.Model(inputs, logits)
     drop = visual.occlusion_map(model, np.ones((12, 12, 1), np.float32), 0, size=3, stride=1)
     assert drop.shape == (10, 10)

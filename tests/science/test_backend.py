@@ -1,0 +1,52 @@
+"""cnnlab.backend: gradients against their closed forms, seeding, and the versions a run records, on whichever
+Keras backend runs the tests (`make test-backends` runs them on JAX and PyTorch too)."""
+
+import keras
+import numpy as np
+import pytest
+
+from cnnlab import backend
+
+
+def test_gradients_are_the_closed_forms():
+    x = np.array([[1.0, -2.0], [0.5, 3.0]], np.float32)
+    w = np.array([2.0, -1.0], np.float32)
+
+    def f(a, b):  # sum over rows of (a @ b)^2 + sum(a^2)
+        return keras.ops.sum(keras.ops.matmul(a, b) ** 2) + keras.ops.sum(a ** 2)
+
+    value, (grad_x, grad_w) = backend.gradients(f, x, w)
+    ab = x @ w
+    assert value == pytest.approx(float((ab ** 2).sum() + (x ** 2).sum()))
+    np.testing.assert_allclose(grad_x, 2 * ab[:, None] * w[None, :] + 2 * x, rtol=1e-6)
+    np.testing.assert_allclose(grad_w, 2 * x.T @ ab, rtol=1e-6)
+    assert isinstance(grad_x, np.ndarray) and grad_x.shape == x.shape
+
+
+def test_gradient_through_a_model_leaves_its_weights_alone():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, kernel_initializer="ones")])
+    before = [keras.ops.convert_to_numpy(w).copy() for w in model.weights]
+    _, (grad,) = backend.gradients(lambda x: keras.ops.sum(model(x)), np.ones((4, 3), np.float32))
+    np.testing.assert_allclose(grad, np.full((4, 3), 2.0))  # each input feeds both units with weight 1
+    assert all(np.array_equal(a, keras.ops.convert_to_numpy(b)) for a, b in zip(before, model.weights))
+
+
+def test_same_seed_same_draws():
+    draws = []
+    for value in (4, 4, 5):
+        backend.seed(value)
+        draws.append(keras.ops.convert_to_numpy(keras.random.normal((5,))))
+    assert np.array_equal(draws[0], draws[1]) and not np.array_equal(draws[0], draws[2])
+
+
+def test_versions_name_the_backend_and_its_package():
+    found = backend.versions()
+    assert found["backend"] == keras.backend.backend() == backend.name()
+    assert found["keras"] == keras.__version__ and found[backend.PACKAGE[found["backend"]]]
+
+
+def test_one_device_needs_no_distribution():
+    found = backend.devices()
+    assert found
+    if len(found) == 1:
+        assert backend.distribute() == 1
