@@ -43,9 +43,12 @@ def _parser() -> argparse.ArgumentParser:
                                                 "(results/report/index.html) and README's Results section")
     report.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)} (default quick)")
     verdicts = commands.add_parser("verdicts", help="list the claims whose verdict differs between two scorecards "
-                                                    "(e.g. one from git show REV:results/SCORECARD.md)")
-    verdicts.add_argument("before", help="the earlier SCORECARD.md")
-    verdicts.add_argument("after", nargs="?", default=None, help="the later one (default results/SCORECARD.md)")
+                                                    "(e.g. one from git show REV:results/SCORECARD.md) or two sets "
+                                                    "of runs (smoke against smoke-jax)")
+    verdicts.add_argument("before", help="the earlier SCORECARD.md, or a run folder name under results/runs/*/ "
+                                         "(a profile, with -check or -<backend>)")
+    verdicts.add_argument("after", nargs="?", default=None,
+                          help="the later one, the same way (default results/SCORECARD.md)")
     bench = commands.add_parser("bench", help="training throughput of three of the suite's nets under each setting "
                                               "(library vs raw fit, input, steps per execution, bf16, threads, "
                                               "backends) and where each quick run's minutes go; writes results/bench/")
@@ -110,7 +113,13 @@ def _reproduce(args) -> None:
         for i, exp in enumerate(experiments, 1):
             runner.run(exp, args.profile, force=args.force, position=(i, len(experiments)), check=args.check)
     print(f"all {len(experiments)} experiments in {time.monotonic() - start:.0f} s")
-    _write_report(args.profile)
+    backend = runner.keras_backend()
+    if backend == "tensorflow":
+        _write_report(args.profile)
+    else:  # the scorecard and the report are TensorFlow's; compare instead of overwriting them
+        ours = runner.run_folder(args.profile, args.check)
+        print(f"no report: it reads the TensorFlow runs; `cnnlab verdicts {ours.removesuffix('-' + backend)} {ours}` "
+              "compares these runs' verdicts with TensorFlow's")
 
 
 def _report(args) -> None:
@@ -135,12 +144,20 @@ def _verdicts(args) -> None:
 
     from cnnlab.suite import report
 
-    before = Path(args.before).read_text()
-    after = Path(args.after or paths.RESULTS / report.SCORECARD).read_text()
+    def verdicts_of(source: str) -> dict:
+        if Path(source).is_file():
+            return report.scorecard_verdicts(Path(source).read_text())
+        found = report.run_verdicts(source)
+        if not found:
+            raise FileNotFoundError(f"'{source}' is neither a scorecard file nor a run folder with results under "
+                           f"{paths.rel(paths.RUNS)}/*/")
+        return found
+
+    before, after = verdicts_of(args.before), verdicts_of(args.after or str(paths.RESULTS / report.SCORECARD))
     changes = report.verdict_changes(before, after)
     for experiment, claim_id, old, new in changes:
         print(f"{experiment} {claim_id}: {old} -> {new}")
-    print(f"{len(changes)} of {len(report.scorecard_verdicts(after))} claims changed verdict")
+    print(f"{len(changes)} of {len(after)} claims changed verdict")
 
 
 def _bench(args) -> None:

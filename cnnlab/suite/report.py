@@ -165,10 +165,15 @@ def scorecard_verdicts(text: str) -> dict[tuple[str, str], str]:
     return {(row["experiment"], row["id"]): row["verdict"] for row in (dict(zip(header, cells)) for cells in rows)}
 
 
-def verdict_changes(before: str, after: str) -> list[tuple[str, str, str, str]]:
+def run_verdicts(folder: str) -> dict[tuple[str, str], str]:
+    """(experiment, claim id) -> verdict of the runs in `results/runs/*/<folder>` ("smoke", "quick-check",
+    "smoke-jax"), as the runs decided them (no check run applied)."""
+    return {(run["experiment"], c["id"]): c["verdict"] for run in collect(folder) for c in run["claims"]}
+
+
+def verdict_changes(old: dict, new: dict) -> list[tuple[str, str, str, str]]:
     """(experiment, id, verdict before, verdict after) of every claim whose verdict differs between two
-    scorecards' texts; a claim on one side only shows "-" on the other."""
-    old, new = scorecard_verdicts(before), scorecard_verdicts(after)
+    `scorecard_verdicts` or `run_verdicts`; a claim on one side only shows "-" on the other."""
     return [(*key, old.get(key, "-"), new.get(key, "-")) for key in sorted(old.keys() | new.keys())
             if old.get(key) != new.get(key)]
 

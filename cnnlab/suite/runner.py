@@ -70,13 +70,16 @@ def keras_backend() -> str:
         return "tensorflow"
 
 
-def run_dir(exp: Experiment, profile: str, check: bool = False) -> Path:
-    """`results/runs/<experiment>/<profile>`, with `-check` after the profile for a check run and
-    `-<backend>` for a backend other than TensorFlow, so such runs neither overwrite nor stand in for
-    each other."""
+def run_folder(profile: str, check: bool = False) -> str:
+    """The name of a run's folder: the profile, with `-check` after it for a check run and `-<backend>` for a
+    backend other than TensorFlow, so such runs neither overwrite nor stand in for each other."""
     backend = keras_backend()
-    name = profile + (CHECK_SUFFIX if check else "") + ("" if backend == "tensorflow" else f"-{backend}")
-    return paths.RUNS / exp.name / name
+    return profile + (CHECK_SUFFIX if check else "") + ("" if backend == "tensorflow" else f"-{backend}")
+
+
+def run_dir(exp: Experiment, profile: str, check: bool = False) -> Path:
+    """`results/runs/<experiment>/<run_folder(profile, check)>`."""
+    return paths.RUNS / exp.name / run_folder(profile, check)
 
 
 def versions() -> dict:

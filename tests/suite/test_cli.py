@@ -4,7 +4,7 @@ import json
 import re
 
 import pytest
-from conftest import TOY_YAML, write_toy
+from conftest import TOY_YAML, claim, fake_run, write_toy
 
 from cnnlab.suite import runner
 from cnnlab.suite.cli import main
@@ -125,6 +125,19 @@ def test_reproduce_runs_everything_then_reports(toy_root, capsys):
     assert "| 99_toy " in (toy_root / "results" / "SCORECARD.md").read_text()
 
 
+def test_reproduce_on_another_backend_runs_beside_tensorflow_and_leaves_the_report_alone(toy_root, capsys,
+                                                                                         monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    assert main(["reproduce", "--profile", "smoke"]) == 0
+    out = capsys.readouterr().out
+    assert "[1/1 99_toy smoke-jax] running" in out
+    assert out.rstrip().endswith("no report: it reads the TensorFlow runs; `cnnlab verdicts smoke smoke-jax` "
+                                 "compares these runs' verdicts with TensorFlow's")
+    results = json.loads((toy_root / "results" / "runs" / "99_toy" / "smoke-jax" / "results.json").read_text())
+    assert results["versions"]["backend"] == "jax"
+    assert not (toy_root / "results" / "SCORECARD.md").exists()
+
+
 def test_reproduce_runs_only_the_experiments_named(toy_root, capsys):
     write_toy(toy_root, name="98_other")
     assert main(["reproduce", "99", "--profile", "smoke"]) == 0
@@ -183,3 +196,17 @@ def test_show_prints_each_parameter_with_what_it_allows_and_each_profile(toy_roo
     assert "\nseed:" not in out and "\noutput_dir:" not in out  # the runner's own keys
     assert main(["show", "42"]) == 2
     one_error_line(capsys, "unknown experiment '42'")
+
+
+def test_verdicts_compare_two_sets_of_runs_by_folder_name(toy_root, capsys):
+    """`cnnlab verdicts smoke smoke-jax`: the same runs on two backends, claim by claim."""
+    fake_run(toy_root, "01_a", "smoke", [claim("a.x", "reproduced"), claim("a.y", "partial")])
+    fake_run(toy_root, "02_b", "smoke", [claim("b.x", "inconclusive")])
+    fake_run(toy_root, "01_a", "smoke-jax", [claim("a.x", "reproduced"), claim("a.y", "not_reproduced")])
+    fake_run(toy_root, "02_b", "smoke-jax", [claim("b.x", "inconclusive")])
+    assert main(["verdicts", "smoke", "smoke-jax"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["01_a a.y: partial -> not_reproduced",
+                                                    "1 of 3 claims changed verdict"]
+    assert main(["verdicts", "smoke", "smoke-torch"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'smoke-torch' is neither a scorecard file nor a run folder" in err

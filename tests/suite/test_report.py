@@ -156,9 +156,10 @@ def test_verdict_changes_between_two_scorecards_by_experiment_and_claim():
     after = scorecard([("01", "a.x", "reproduced"), ("01", "a.y", "not_reproduced"), ("03", "c", "reproduced")])
     assert report.scorecard_verdicts(before) == {("01", "a.x"): "reproduced", ("01", "a.y"): "partial",
                                                  ("02", "a.x"): "inconclusive"}
-    assert report.verdict_changes(before, after) == [("01", "a.y", "partial", "not_reproduced"),
-                                                     ("02", "a.x", "inconclusive", "-"), ("03", "c", "-", "reproduced")]
-    assert report.verdict_changes(before, before) == []
+    old, new = report.scorecard_verdicts(before), report.scorecard_verdicts(after)
+    assert report.verdict_changes(old, new) == [("01", "a.y", "partial", "not_reproduced"),
+                                                ("02", "a.x", "inconclusive", "-"), ("03", "c", "-", "reproduced")]
+    assert report.verdict_changes(old, old) == []
 
 
 def test_swept_claims_are_listed_beside_the_main_table_which_keeps_every_verdict(toy_root):
