@@ -11,6 +11,7 @@ tables are the copies `cnnlab.suite.report` exports beside the report); nothing 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -114,14 +115,25 @@ def _lecture_text(experiment: str) -> Markup | None:
 
 
 def _notebook_body(run: dict) -> Markup | None:
-    """The run's executed notebook as HTML, every input and output cell shown (None when it is gone)."""
-    from nbconvert import HTMLExporter
+    """The run's executed notebook as HTML, every input and output cell shown (None when it is gone). The HTML
+    is kept beside the notebook under a hash of it and nbconvert's version: the report of unchanged runs
+    converts nothing (most of its seconds otherwise)."""
+    import nbconvert
 
     source = run["run_dir"] / run.get("notebook", f"{run['experiment']}.ipynb")
     if not source.exists():
         return None
-    body, _ = HTMLExporter(template_name="basic").from_notebook_node(nbformat.read(source, as_version=4))
-    return Markup(body)
+    digest = hashlib.sha256(source.read_bytes() + nbconvert.__version__.encode()).hexdigest()[:16]
+    kept = source.with_name(f".{source.stem}.{digest}.html")
+    if not kept.exists():
+        body, _ = nbconvert.HTMLExporter(template_name="basic").from_notebook_node(nbformat.read(source,
+                                                                                               as_version=4))
+        for stale in source.parent.glob(f".{source.stem}.*.html"):
+            stale.unlink()
+        partial = kept.with_suffix(".partial")
+        partial.write_text(body)
+        partial.replace(kept)
+    return Markup(kept.read_text())
 
 
 def _highlight_css() -> Markup:

@@ -122,6 +122,20 @@ def test_experiment_page_holds_the_lecture_text_claims_tables_figures_and_notebo
     assert "No figures." in other.get_text() and "No tables." in other.get_text()
 
 
+def test_a_second_report_converts_no_notebook_and_writes_the_same_page(site, monkeypatch):
+    """The executed notebook's HTML is kept beside it under its hash: unchanged runs are converted once."""
+    import nbconvert
+
+    page = site / "results" / "report" / "notebooks" / "99_toy.html"
+    first = page.read_text()
+    assert len(list((site / "results" / "runs" / "99_toy" / "quick").glob(".99_toy.*.html"))) == 1
+    monkeypatch.setattr(nbconvert, "HTMLExporter", None)  # a conversion now would fail
+    with pytest.MonkeyPatch.context() as mp:
+        use_workspace(mp, site)
+        report.build("quick")
+    assert page.read_text() == first
+
+
 def check_links(folder: Path) -> list[str]:
     """Every page of the site in `folder` loads nothing from the network (no script, stylesheet or frame from
     elsewhere, no image but a file or inline data) and its relative links and images lead to existing files.

@@ -357,7 +357,12 @@ def test_the_keras_backend_names_the_run_folder_and_enters_the_cache_key(toy_roo
     monkeypatch.setenv("KERAS_BACKEND", "jax")  # the variable wins over the config file, as in Keras
     assert runner.keras_backend() == "jax"
     assert runner.run_dir(exp, "quick") == toy_root / "results" / "runs" / "99_toy" / "quick-jax"
-    assert runner.cache_key(exp, resolved) != tf_key
+    jax_key = runner.cache_key(exp, resolved)
+    assert jax_key != tf_key
+    installed = runner.metadata.version
+    monkeypatch.setattr(runner.metadata, "version", lambda p: "0.0.1" if p == "jax" else installed(p))
+    assert runner.versions()["jax"] == "0.0.1" and "torch" not in runner.versions()
+    assert runner.cache_key(exp, resolved) != jax_key  # another JAX, another result
 
 
 def test_a_check_run_takes_the_other_floating_point_path_into_its_own_folder(toy_root, stable_source, monkeypatch):
