@@ -149,8 +149,8 @@ def _verdicts(args) -> None:
             return report.scorecard_verdicts(Path(source).read_text())
         found = report.run_verdicts(source)
         if not found:
-            raise FileNotFoundError(f"'{source}' is neither a scorecard file nor a run folder with results under "
-                           f"{paths.rel(paths.RUNS)}/*/")
+            raise FileNotFoundError(f"'{source}' is neither a scorecard file nor a run folder with results "
+                                    f"under {paths.rel(paths.RUNS)}/*/")
         return found
 
     before, after = verdicts_of(args.before), verdicts_of(args.after or str(paths.RESULTS / report.SCORECARD))
