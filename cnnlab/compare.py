@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import stats
 
+from cnnlab import convergence
 from cnnlab.rules import Rule, explain
 
 LEVEL = 0.95  # two-sided confidence level of every interval
@@ -179,11 +180,16 @@ def not_below(margin: float, why: str = "") -> Rule:
 
 
 def decide_again(claim: dict) -> str:
-    """The verdict of a stored comparison claim, decided anew from its per-seed values and its rule."""
+    """The verdict of a stored comparison claim, decided anew from its per-seed values and its rule, and for
+    a trained claim from its runs at plateau and its verdict at half the budget."""
     est = over_seeds(claim["per_seed"], null=claim["null"], log=claim["log"], censored=claim["censored"],
                      level=claim["level"])
     spec = claim["decided_by"]
-    return RULES[spec["rule"]](spec["bound"]).decide(est)
+    verdict = RULES[spec["rule"]](spec["bound"]).decide(est)
+    if "at_plateau" not in claim:
+        return verdict
+    half = claim["half_budget"]
+    return convergence.limit(verdict, tuple(claim["at_plateau"]), half and half["verdict"])[0]
 
 
 def _effect(sign: int, beyond: float, why: str, spec: dict) -> Rule:

@@ -1,6 +1,7 @@
 """Seeded, deterministic training: by epochs (`fit`, and `run_seeds` for a set of configurations over
 paired seeds) or by SGD steps with the error on a fixed subset measured every few steps (`fit_steps`),
-stopping a run whose loss diverges."""
+stopping a run whose loss diverges, and, given a `cnnlab.convergence.Plateau`, one that has reached its
+plateau on the held-out split; such a run records its convergence and its measures at half its length."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from cnnlab import backend
+from cnnlab import backend, convergence
 from cnnlab.batches import pipeline
 
 if backend.name() == "tensorflow":
@@ -62,13 +63,34 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
-def fit(model, data, epochs: int, batch_size: int = 128, seed: int = 0, verbose: int = 2, callbacks=()) -> dict:
-    """Fit a compiled `model` on a `cnnlab.data.Dataset`, shuffled from `seed`, one line per epoch.
+class StopAtPlateau(keras.callbacks.Callback):
+    """Stop once the monitored held-out quantity has reached its plateau (`cnnlab.convergence.reached`), and
+    keep the weights after every measurement, so that a run can be measured again at half its length."""
 
-    Returns the per-epoch history plus `epoch_s` (wall-clock seconds per epoch) and
-    `diverged_at_step` (None when the loss stayed finite).
+    def __init__(self, plateau: convergence.Plateau):
+        super().__init__()
+        self.plateau = plateau
+        self.values, self.weights = [], []
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.plateau.monitor not in (logs or {}):
+            raise ValueError(f"the plateau monitors '{self.plateau.monitor}', which needs a held-out split")
+        self.values.append(float(logs[self.plateau.monitor]))
+        self.weights.append(self.model.get_weights())
+        if convergence.reached(self.values, self.plateau):
+            self.model.stop_training = True
+
+
+def fit(model, data, epochs: int, batch_size: int = 128, seed: int = 0, verbose: int = 2, callbacks=(),
+        plateau: convergence.Plateau | None = None) -> dict:
+    """Fit a compiled `model` on a `cnnlab.data.Dataset`, shuffled from `seed`, one line per epoch; with a
+    `plateau`, stop early once the held-out split (`data.x_val`) stops improving.
+
+    Returns the per-epoch history plus `epoch_s` (wall-clock seconds per epoch), `diverged_at_step` (None
+    when the loss stayed finite) and, with a plateau, its `convergence` record and `half_weights`.
     """
     stop, timer = StopOnDivergence(), EpochTimer()
+    watch = [] if plateau is None else [StopAtPlateau(plateau)]
     validation = None if data.x_val is None else pipeline(data.x_val, data.y_val, batch_size)
     history = model.fit(
         pipeline(data.x_train, data.y_train, batch_size, shuffle_seed=seed),
@@ -76,37 +98,77 @@ def fit(model, data, epochs: int, batch_size: int = 128, seed: int = 0, verbose:
         epochs=epochs,
         shuffle=False,  # the pipeline shuffles from the seed
         verbose=verbose,
-        callbacks=[stop, timer, *callbacks],
+        callbacks=[stop, timer, *watch, *callbacks],
     )
-    return dict(history.history, epoch_s=timer.seconds, diverged_at_step=stop.diverged_at_step)
+    return dict(history.history, epoch_s=timer.seconds, diverged_at_step=stop.diverged_at_step,
+                **_converged(watch, 1, epochs, stop))
+
+
+def _converged(watch: list, every: int, cap: int, stop: StopOnDivergence) -> dict:
+    """The `convergence` record and the weights at half the run (`half_weights`) of a run watched for its
+    plateau; nothing for a run without one."""
+    if not watch:
+        return {}
+    values, weights = watch[0].values, watch[0].weights
+    record = convergence.record(values, watch[0].plateau, every, cap, stop.diverged_at_step is not None)
+    half = weights[convergence.half_measurement(len(weights)) - 1] if weights else None
+    return dict(convergence=record, half_weights=half)
+
+
+def _measure_twice(model, history: dict, measure) -> dict:
+    """`measure(model, at_half=False)` (a dict) on the trained model and, for a run watched for its plateau,
+    `measure(model, at_half=True)` on its weights at half the run (each key prefixed `half_`), with the run's
+    convergence record."""
+    found = measure(model, False)
+    if "convergence" not in history:
+        return found
+    final = model.get_weights()
+    model.set_weights(history["half_weights"])
+    found.update({f"half_{k}": v for k, v in measure(model, True).items()})
+    model.set_weights(final)
+    return dict(found, **history["convergence"])
 
 
 def run_seeds(builds: dict, seeds, data, epochs: int, measures: dict, batch_size: int = 128, keys=("config",),
-              describe=None) -> tuple[pd.DataFrame, dict]:
+              describe=None, plateau: convergence.Plateau | None = None) -> tuple[pd.DataFrame, dict]:
     """Train every configuration of `builds` (key -> `build(seed)`, which returns a compiled model) by
     epochs from each seed, paired: one seed builds, initialises and feeds every configuration alike.
-    `measures` maps a column name to (x, y), whose top-1 accuracy is measured after training.
+    `measures` maps a column name to (x, y), whose top-1 accuracy is measured after training. With a
+    `plateau`, a run stops once `data.x_val` stops improving (`epochs` is then the cap).
 
     Returns one row per run (the key split into `keys`, seed, params, `describe(model, row)`'s entries, the
-    measures, seconds per epoch after the first, diverged_at_step) in key then seed order, and each run's
-    Keras history by (key, seed). One line is printed per run."""
+    measures, seconds per epoch after the first, diverged_at_step; with a plateau also the measures and
+    `describe`'s entries at half the run, prefixed `half_`, and the convergence record) in key then seed
+    order, and each run's Keras history by (key, seed). One line is printed per run."""
     rows, histories = [], {}
     for key, build in builds.items():
         for seed in seeds:
             seed_everything(seed)
             model = build(seed)
-            history = fit(model, data, epochs, batch_size, seed, verbose=0)
+            history = fit(model, data, epochs, batch_size, seed, verbose=0, plateau=plateau)
             row = dict(zip(keys, key if isinstance(key, tuple) else (key,)), seed=seed, params=model.count_params())
-            row.update(describe(model, row) if describe else {})
-            row.update({name: accuracy(model, x, y) for name, (x, y) in measures.items()})
+
+            def measure(net, at_half, row=row):
+                found = describe(net, dict(row, at_half=at_half)) if describe else {}
+                return found | {name: accuracy(net, x, y) for name, (x, y) in measures.items()}
+
+            row.update(_measure_twice(model, history, measure))
             row.update(s_per_epoch=float(np.median(history["epoch_s"][1:] or history["epoch_s"])),
                        diverged_at_step=history["diverged_at_step"])
             rows.append(row)
-            histories[(key, seed)] = history
+            histories[(key, seed)] = {k: v for k, v in history.items() if k != "half_weights"}
             label = " ".join(str(row[k]) for k in keys)
             measured = "".join(f", {name} {row[name]:.4f}" for name in measures)
-            print(f"{label} seed {seed}: {row['params']:,} params{measured}, {row['s_per_epoch']:.1f} s/epoch")
+            print(f"{label} seed {seed}: {row['params']:,} params{measured}, {row['s_per_epoch']:.1f} s/epoch"
+                  f"{_stop_text(row)}")
     return pd.DataFrame(rows), histories
+
+
+def _stop_text(run: dict) -> str:
+    if "stop" not in run:
+        return ""
+    return (f", stopped at {run['trained']} ({run['stop']}; best at {run['best_at']}, last gain "
+            f"{run['last_gain']:.3g})")
 
 
 def histories_table(histories: dict, keys, column: str) -> pd.DataFrame:
@@ -155,15 +217,19 @@ class StopBelowError(keras.callbacks.Callback):
 
 
 def fit_steps(model, data, steps: int, every: int, probe, batch_size: int = 128, seed: int = 0,
-              stop_below: float | None = None, verbose: int = 2) -> dict:
+              stop_below: float | None = None, verbose: int = 2, plateau: convergence.Plateau | None = None) -> dict:
     """Train a compiled model (with an accuracy metric) for up to `steps` steps; every `every` steps
-    measure the error on the fixed `probe` = (x, y) set (None: no probe), one line per measurement.
+    measure the error on the fixed `probe` = (x, y) set (None: no probe), one line per measurement. With a
+    `plateau` (monitored on the probe set, which must then be held-out training images), stop once it has
+    reached its plateau.
 
     Returns `step`, `error` (on the probe set; None without one), `loss` (mean training loss of the last
-    `every` steps) and `diverged_at_step` (None when the loss stayed finite).
+    `every` steps), `diverged_at_step` (None when the loss stayed finite) and, with a plateau, its
+    `convergence` record and `half_weights`.
     """
     stop = StopOnDivergence()
-    callbacks = [stop] + ([StopBelowError(stop_below)] if stop_below is not None else [])
+    watch = [] if plateau is None else [StopAtPlateau(plateau)]
+    callbacks = [stop, *watch] + ([StopBelowError(stop_below)] if stop_below is not None else [])
     train = pipeline(data.x_train, data.y_train, batch_size, shuffle_seed=seed, repeat=True)
     history = model.fit(
         train,
@@ -180,31 +246,41 @@ def fit_steps(model, data, steps: int, every: int, probe, batch_size: int = 128,
         error=None if probe is None else [1.0 - a for a in history["val_accuracy"]],
         loss=history["loss"],
         diverged_at_step=stop.diverged_at_step,
+        **_converged(watch, every, steps, stop),
     )
 
 
 def run_steps(builds: dict, seeds, data, steps: int, every: int, probe, batch_size: int = 128,
-              stop_below: float | None = None, keys=("config",), describe=None) -> list[dict]:
+              stop_below: float | None = None, keys=("config",), describe=None,
+              plateau: convergence.Plateau | None = None) -> list[dict]:
     """Train every configuration of `builds` (key -> `build(seed)`, which returns a compiled model with an
     accuracy metric) by steps from each seed, paired like `run_seeds`, with `fit_steps` (the error on the
-    fixed `probe` set every `every` steps, stopping early at `stop_below`).
+    fixed `probe` set every `every` steps, stopping early at `stop_below`, or at the `plateau` of the probe
+    set, which must then be held-out training images).
 
     Returns one record per run, in key then seed order: the key split into `keys`, seed, the `curve`,
-    final error and loss, diverged_at_step and `describe(model, run)`'s entries. One line per run."""
+    final error and loss, diverged_at_step and `describe(model, run)`'s entries; with a plateau also
+    `describe`'s entries at half the run, prefixed `half_`, and the convergence record. One line per run."""
     runs = []
     for key, build in builds.items():
         for seed in seeds:
             seed_everything(seed)
             model = build(seed)
-            curve = fit_steps(model, data, steps, every, probe, batch_size, seed, stop_below, verbose=0)
-            run = dict(zip(keys, key if isinstance(key, tuple) else (key,)), seed=seed, curve=curve,
+            curve = fit_steps(model, data, steps, every, probe, batch_size, seed, stop_below, verbose=0,
+                              plateau=plateau)
+            run = dict(zip(keys, key if isinstance(key, tuple) else (key,)), seed=seed,
+                       curve={k: v for k, v in curve.items() if k != "half_weights"},
                        final_error=curve["error"][-1], final_loss=curve["loss"][-1],
                        diverged_at_step=curve["diverged_at_step"])
-            run.update(describe(model, run) if describe else {})
+
+            def measure(net, at_half, run=run):
+                return describe(net, dict(run, at_half=at_half)) if describe else {}
+
+            run.update(_measure_twice(model, curve, measure))
             runs.append(run)
             diverged = f", diverged at step {run['diverged_at_step']}" if run["diverged_at_step"] else ""
             print(f"{' '.join(str(run[k]) for k in keys)} seed {seed}: {curve['step'][-1]} steps, error "
-                  f"{run['final_error']:.3f}, loss {run['final_loss']:.3f}{diverged}")
+                  f"{run['final_error']:.3f}, loss {run['final_loss']:.3f}{diverged}{_stop_text(run)}")
     return runs
 
 

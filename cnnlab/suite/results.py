@@ -18,7 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cnnlab import paths
+from cnnlab import convergence, paths
+from cnnlab.convergence import Evidence
 from cnnlab.rules import Rule, explain
 
 VERDICTS = ("reproduced", "partial", "inconclusive", "not_reproduced", "not_applicable")
@@ -206,11 +207,14 @@ class Record:
         source: str,
         note: str = "",
         source_inconsistent: bool = False,
+        evidence: Evidence | None = None,
     ) -> dict:
         """Add a claim; its verdict is `rule.decide(measured)`, or not_applicable without a rule.
 
         `measured` is a number, or a `cnnlab.compare.SeedEstimate` whose per-seed values, interval and
-        censoring are stored beside its mean (the value shown as measured)."""
+        censoring are stored beside its mean (the value shown as measured). A trained claim passes the
+        `cnnlab.convergence.Evidence` of its runs: a decided verdict turns inconclusive, budget-limited, when
+        a run was still improving at its cap or half the budget decides otherwise (`convergence.limit`)."""
         if not id.startswith(self.prefix + "."):
             raise ValueError(f"claim id '{id}' must start with '{self.prefix}.'")
         if any(c["id"] == id for c in self.claims):
@@ -227,6 +231,9 @@ class Record:
             verdict, rule_text = rule.decide(measured), rule.text
             if rule.spec:
                 seeds["decided_by"] = rule.spec
+        trained = {}
+        if evidence is not None:
+            verdict, note, trained = _budget_checked(verdict, note, rule, measured, evidence)
         if seeds:
             measured = measured.mean
         elif rule is not None and measured is not None:
@@ -235,7 +242,7 @@ class Record:
                 raise ValueError(f"claim '{id}': measured value {measured} is not finite")
         claim = dict(
             id=id, source=source, statement=statement, expected=expected, measured=measured, unit=unit,
-            verdict=verdict, rule=rule_text, note=note, source_inconsistent=source_inconsistent, **seeds,
+            verdict=verdict, rule=rule_text, note=note, source_inconsistent=source_inconsistent, **seeds, **trained,
         )
         self.claims.append(claim)
         return claim
@@ -275,6 +282,21 @@ class Record:
         display(Markdown(self.findings()))
         print(verdict_counts(self.claims))
         return self.save()
+
+
+def _budget_checked(verdict: str, note: str, rule: Rule | None, measured, evidence: Evidence):
+    """A trained claim's verdict and note after `convergence.limit`, and the fields it stores: `about`,
+    `at_plateau` [k, n], `half_budget` (the verdict and value at half the budget, or None) and
+    `budget_limited`."""
+    half = None
+    if evidence.about == "trained" and evidence.half is not None and rule is not None and measured is not None:
+        value = evidence.half.mean if hasattr(evidence.half, "mean") else float(evidence.half)
+        half = dict(verdict=rule.decide(evidence.half), measured=value)
+    at_plateau = (evidence.at_plateau, evidence.runs)
+    limited, why = convergence.limit(verdict, at_plateau, half and half["verdict"])
+    budget_limited = evidence.at_plateau < evidence.runs or (half is not None and half["verdict"] != verdict)
+    fields = dict(about=evidence.about, at_plateau=list(at_plateau), half_budget=half, budget_limited=budget_limited)
+    return limited, explain(note, why), fields
 
 
 RESULT_KEYS = ("experiment", "profile", "cache_key", "seeds", "versions", "duration_s", "tables", "figures", "claims")

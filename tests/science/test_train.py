@@ -194,3 +194,28 @@ def test_curves_and_histories_become_tidy_tables_and_diverged_runs_are_listed():
     assert table.to_dict("records") == [dict(backbone="convnet", head="gap", seed=3, epoch=1, loss=1.0),
                                         dict(backbone="convnet", head="gap", seed=3, epoch=2, loss=0.5),
                                         dict(backbone="convnet", head="fc", seed=3, epoch=1, loss=0.9)]
+
+
+def test_a_run_watched_for_its_plateau_stops_there_and_is_measured_again_at_half_its_length(small):
+    from dataclasses import replace
+
+    from cnnlab.convergence import Plateau
+
+    held_out = replace(small, x_train=small.x_train[:384], y_train=small.y_train[:384], x_val=small.x_train[384:],
+                       y_val=small.y_train[384:])
+    probe = (small.x_train[:100], small.y_train[:100])
+    plateau = Plateau("val_accuracy", min_delta=0.5, patience=2)  # no run gains 50 points: it stops at once
+    runs, histories = train.run_seeds({"a": lambda s: accuracy_cnn(0.05)}, [0, 1], held_out, 20, {"acc": probe},
+                                      batch_size=64, plateau=plateau)
+    assert list(runs.stop) == ["plateau", "plateau"] and list(runs.trained) == [3, 3]
+    assert list(runs.half_at) == [2, 2] and runs.at_plateau.all()
+    assert len(histories[("a", 0)]["loss"]) == 3 and "half_weights" not in histories[("a", 0)]
+    train.seed_everything(1)  # by hand: the same net trained 2 epochs is the half-budget measurement
+    model = accuracy_cnn(0.05)
+    train.fit(model, held_out, 2, 64, 1, verbose=0)
+    assert runs.half_acc.iloc[1] == train.accuracy(model, *probe)
+    steps = train.run_steps({"a": lambda s: accuracy_cnn(0.05)}, [0], held_out, 30, 5, (held_out.x_val, held_out.y_val),
+                            batch_size=32, plateau=plateau,
+                            describe=lambda model, run: {"half": run["at_half"]})
+    assert (steps[0]["stop"], steps[0]["trained"], steps[0]["half_at"]) == ("plateau", 15, 10)
+    assert steps[0]["half"] is False and steps[0]["half_half"] is True and "half_weights" not in steps[0]["curve"]
