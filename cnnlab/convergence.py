@@ -26,11 +26,13 @@ ABOUT = ("trained", "training")
 @dataclass(frozen=True)
 class Plateau:
     """Stop when `monitor` (a Keras log of the held-out split: "val_loss", or "val_accuracy", which is
-    maximised) has not improved by at least `min_delta` over the last `patience` measurements."""
+    maximised) has not improved by at least `min_delta` over the last `patience` measurements. A run on a
+    fixed schedule (`stop_early=False`) trains to its cap, where the same test says whether it plateaued."""
 
     monitor: str = "val_loss"
     min_delta: float = 0.01
     patience: int = 3
+    stop_early: bool = True
 
     def __post_init__(self):
         if not self.monitor.startswith("val_"):

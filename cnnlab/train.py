@@ -77,7 +77,7 @@ class StopAtPlateau(keras.callbacks.Callback):
             raise ValueError(f"the plateau monitors '{self.plateau.monitor}', which needs a held-out split")
         self.values.append(float(logs[self.plateau.monitor]))
         self.weights.append(self.model.get_weights())
-        if convergence.reached(self.values, self.plateau):
+        if self.plateau.stop_early and convergence.reached(self.values, self.plateau):
             self.model.stop_training = True
 
 

@@ -45,6 +45,30 @@ def test_the_record_says_why_a_run_stopped():
     assert convergence.record([1.0, 0.5, 0.5, 0.5], plateau, 1, 9, diverged=True)["stop"] == "diverged"
 
 
+def test_a_run_on_a_fixed_schedule_trains_to_its_cap(small_fit):
+    plateau = Plateau("val_accuracy", min_delta=0.5, patience=2, stop_early=False)
+    history = small_fit(plateau, epochs=4)
+    assert len(history["loss"]) == 4
+    assert (history["convergence"]["stop"], history["convergence"]["at_plateau"]) == ("cap", True)
+
+
+@pytest.fixture
+def small_fit():
+    import keras
+
+    from cnnlab import data, train
+
+    ds = data.prepare(n_train=256, val_fraction=0.25, seed=0)
+
+    def run(plateau, epochs):
+        train.seed_everything(0)
+        model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+        model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+        return train.fit(model, ds, epochs, 64, 0, verbose=0, plateau=plateau)
+
+    return run
+
+
 def test_limit_keeps_a_verdict_only_at_plateau_and_at_half_the_budget():
     assert convergence.limit("reproduced", (6, 6), "reproduced") == ("reproduced", "")
     verdict, why = convergence.limit("reproduced", (5, 6), "reproduced")
