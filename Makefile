@@ -49,8 +49,8 @@ browser:
 reproduce: setup data
 	$(BIN)/cnnlab reproduce --profile $(PROFILE) --jobs $(JOBS)
 
-# The same runs on another floating-point path (one thread, oneDNN off); the report then marks every
-# verdict that differs between the two as inconclusive.
+# The same runs on another floating-point path (one thread, oneDNN off); where a claim's verdict differs
+# between the two, the report gives the weaker (reproduced > partial > inconclusive; opposite sides: inconclusive).
 check-verdicts: setup data
 	$(BIN)/cnnlab reproduce --profile $(PROFILE) --check --jobs $(JOBS)
 

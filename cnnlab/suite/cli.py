@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="run even when cached results match")
     run.add_argument("--check", action="store_true",
                      help="a check run: another floating-point path (one thread, oneDNN off) into <profile>-check/; "
-                          "the report marks claims whose verdict differs from the main run's as inconclusive")
+                          "where a claim's verdict differs from the main run's, the report gives the weaker")
     reproduce = commands.add_parser("reproduce", help="run every experiment (or those named), then write the report")
     reproduce.add_argument("experiments", nargs="*", metavar="experiment",
                            help="names or numbers of the experiments to run (default all)")

@@ -23,7 +23,8 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 from cnnlab import paths
-from cnnlab.suite.results import VERDICTS, count_verdicts, fmt, measured_text, per_seed_text, stack_text
+from cnnlab.suite.results import (VERDICTS, convergence_text, count_verdicts, fmt, measured_text, per_seed_text,
+                                  stack_text)
 
 SITE = "report"
 NOTEBOOK_PAGES = "notebooks"
@@ -39,10 +40,11 @@ VERDICT_COLOURS = {
 OPEN_TABLE_ROWS = 30  # a longer table starts folded
 
 
-def write(runs: list[dict], missing: dict[str, str], profile: str) -> Path:
+def write(runs: list[dict], missing: dict[str, str], profile: str, checked: str) -> Path:
     """Write the site for `runs` (as `report.build` passes them: checked, with the exported `table_files` and
-    `figure_files`), naming each experiment of `missing` with its reason; return index.html's path. The site is
-    built beside the previous one and replaces it only when complete."""
+    `figure_files`), naming each experiment of `missing` with its reason and saying what the check runs cover
+    (`checked`, Markdown); return index.html's path. The site is built beside the previous one and replaces it
+    only when complete."""
     site = paths.RESULTS / SITE
     work = paths.emptied(site.with_name(f".{SITE}.partial"))
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True, lstrip_blocks=True)
@@ -52,6 +54,7 @@ def write(runs: list[dict], missing: dict[str, str], profile: str) -> Path:
         _experiment_pages(env, run, work, site, common)
     _overview_chart(runs, work / "overview.png")
     _render(env, "index.html.j2", work / "index.html", common, root="", runs=runs, missing=missing,
+            checked=Markup(mistune.html(checked)),
             counts={run["experiment"]: count_verdicts(run["claims"]) for run in runs},
             totals=count_verdicts([c for run in runs for c in run["claims"]]),
             rows=[row for run in runs for row in _claim_rows(run)])
@@ -67,7 +70,7 @@ def _experiment_pages(env: Environment, run: dict, work: Path, site: Path, commo
     notebook = f"{NOTEBOOK_PAGES}/{run['experiment']}.html" if body is not None else None
     if notebook:
         _render(env, "notebook.html.j2", work / notebook, common, root="../", run=run, body=body,
-                highlight=_highlight_css())
+                highlight=_highlight_css(), relabelled=[u for u in run["unstable"] if u["verdict"] != u["ran"]])
     _render(env, "experiment.html.j2", work / f"{run['experiment']}.html", common, root="", run=run,
             counts=count_verdicts(run["claims"]), rows=_claim_rows(run), lecture=_lecture_text(run["experiment"]),
             notebook=notebook, figures=[_link(f, site) for f in run["figure_files"]],
@@ -80,7 +83,7 @@ def _claim_rows(run: dict) -> list[dict]:
         dict(experiment=run["experiment"], id=c["id"], statement=c["statement"], source=c.get("source", ""),
              expected=fmt(c["expected"]), measured=measured_text(dict(c, unit="")), per_seed=per_seed_text(c),
              unit=c["unit"], verdict=c["verdict"], inconsistent=c.get("source_inconsistent", False), rule=c["rule"],
-             note=c.get("note", ""))
+             note=c.get("note", ""), convergence=convergence_text(c))
         for c in run["claims"]
     ]
 

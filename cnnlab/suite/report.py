@@ -6,8 +6,8 @@ writes the HTML report under `results/report/` (`cnnlab.suite.html_report`) and 
 `results/summary.json`, from which README's Results section is rewritten, so a reader sees the reproduction
 without running it. An experiment without an intact run (never run, last run failed, results.json damaged)
 is named with the reason, never left out. Where a check run exists (`cnnlab run --check`: the same run on
-another floating-point path), a claim whose verdict differs between the two is reported inconclusive: that
-verdict depends on the machine.
+another floating-point path), a claim whose verdict differs between the two gets the weaker of the two
+(`weaker`), both in its note: that verdict depends on the machine.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ import pandas as pd
 from cnnlab import paths
 from cnnlab.rules import explain
 from cnnlab.suite import html_report, params
-from cnnlab.suite.results import (CHECK_SUFFIX, RESULTS_FILE, VERDICTS, count_verdicts, fmt, load_results,
-                                  measured_text, per_seed_text, read_results, stack_text, write_json_atomic)
+from cnnlab.suite.results import (CHECK_SUFFIX, RESULTS_FILE, VERDICTS, convergence_text, count_verdicts, fmt,
+                                  load_results, measured_text, per_seed_text, read_results, stack_text,
+                                  write_json_atomic)
 
 SCORECARD = "SCORECARD.md"
 SUMMARY = "summary.json"
@@ -47,10 +48,23 @@ def collect(profile: str) -> list[dict]:
     return [dict(record, run_dir=p.parent) for p in found if (record := load_results(p.parent)) is not None]
 
 
+PAPER_SIDE = ("reproduced", "partial")  # verdicts on the paper's side, the stronger first
+
+
+def weaker(ours: str, theirs: str) -> str:
+    """The verdict both runs of a claim support: the weaker of two on the paper's side (reproduced > partial),
+    else inconclusive (either inconclusive, not_reproduced against inconclusive, opposite sides, not_applicable
+    against anything)."""
+    if ours == theirs:
+        return ours
+    return "partial" if {ours, theirs} <= set(PAPER_SIDE) else "inconclusive"
+
+
 def with_check(run: dict, profile: str) -> dict:
-    """`run` with its check run applied, when there is one: a claim whose verdict differs between the two
-    becomes inconclusive, both verdicts and the check run's value in its note. `checked` counts the claims
-    compared (None without a check run), `unstable` lists those whose verdicts differ."""
+    """`run` with its check run applied, when there is one: a claim whose verdict differs between the two gets
+    the `weaker` of them, both verdicts and the check run's value in its note. `checked` counts the claims
+    compared (None without a check run), `unstable` lists those whose verdicts differ: their id, the run's
+    verdict (`ran`), the check run's and the one reported."""
     check = load_results(run["run_dir"].with_name(profile + CHECK_SUFFIX))
     if check is None:
         return dict(run, checked=None, unstable=[])
@@ -59,10 +73,12 @@ def with_check(run: dict, profile: str) -> dict:
     for claim in run["claims"]:
         other = theirs.get(claim["id"])
         if other is not None and other["verdict"] != claim["verdict"]:
-            unstable.append(claim["id"])
+            verdict = weaker(claim["verdict"], other["verdict"])
+            unstable.append(dict(id=claim["id"], ran=claim["verdict"], check=other["verdict"], verdict=verdict))
             why = (f"{claim['verdict']} here but {other['verdict']} on the check run's floating-point path "
-                   f"(measured {measured_text(other)}): the verdict depends on the machine")
-            claim = dict(claim, verdict="inconclusive", note=explain(claim["note"], why))
+                   f"(measured {measured_text(other)}): the verdict depends on the machine; reported {verdict}, "
+                   "what both runs support")
+            claim = dict(claim, verdict=verdict, note=explain(claim["note"], why))
         claims.append(claim)
     return dict(run, claims=claims, checked=sum(c["id"] in theirs for c in run["claims"]), unstable=unstable)
 
@@ -98,9 +114,10 @@ def claims_frame(runs: list[dict]) -> pd.DataFrame:
                 experiment=run["experiment"], id=c["id"], statement=c["statement"],
                 expected=fmt(c["expected"], c["unit"]), measured=measured_text(c), per_seed=per_seed_text(c),
                 verdict=verdict, rule=c["rule"], note=c.get("note", ""), source=c.get("source", ""),
+                convergence=convergence_text(c),
             ))
     return pd.DataFrame(rows, columns=["experiment", "id", "statement", "expected", "measured", "verdict",
-                                       "rule", "per_seed", "note", "source"])
+                                       "rule", "per_seed", "note", "source", "convergence"])
 
 
 def _escape(frame: pd.DataFrame) -> pd.DataFrame:
@@ -119,7 +136,7 @@ def scorecard_markdown(runs: list[dict], profile: str, missing: dict[str, str]) 
         "A comparison over seeds shows its mean and, in brackets, the 95% Student-t interval of its paired "
         "per-seed values (listed under Rules); `>=` or `<=` marks a bound: a run that never reached its "
         "threshold within the step cap.",
-        _check_summary(runs),
+        check_summary(runs, missing),
         "",
     ]
     for run in runs:
@@ -133,7 +150,8 @@ def scorecard_markdown(runs: list[dict], profile: str, missing: dict[str, str]) 
     for _, c in claims.iterrows():
         seeds = f" Per seed: {c['per_seed']}." if c["per_seed"] else ""
         note = f" Note: {c['note']}" if c["note"] else ""
-        lines.append(f"- `{c['id']}` ({c['source']}): {c['rule']}.{seeds}{note}")
+        convergence = f" {c['convergence']}" if c["convergence"] else ""
+        lines.append(f"- `{c['id']}` ({c['source']}): {c['rule']}.{seeds}{note}{convergence}")
     return "\n".join(lines) + "\n"
 
 
@@ -183,16 +201,19 @@ def _totals(counts: dict[str, int]) -> str:
     return ", ".join(f"{counts.get(v, 0)} {v.replace('_', ' ')}" for v in VERDICTS)
 
 
-def _check_summary(runs: list[dict]) -> str:
+def check_summary(runs: list[dict], missing: dict[str, str]) -> str:
+    """What the check runs cover, for the scorecard's header and the report: "Checked: k of n experiments"."""
     checked = [run for run in runs if run.get("checked") is not None]
+    total = len(runs) + len(missing)
     if not checked:
-        return ("No check run (`cnnlab reproduce --check`) was found: a verdict near its rule's bounds may come out "
-                "otherwise on another machine.")
+        return (f"Checked: 0 of {total} experiments. No check run was found, so no verdict was tested on another "
+                "floating-point path and one near its rule's bounds may read otherwise in a checked scorecard (the "
+                "committed one is checked): `make check-verdicts` runs the checks.")
     unstable = sum(len(run["unstable"]) for run in checked)
-    return (f"Verdicts were checked against a second run of {len(checked)} of the {len(runs)} experiments on another "
-            "floating-point path (`--check`: one thread, oneDNN off, as another CPU would compute); the "
-            f"{unstable} claim(s) whose verdict differs between the two are reported inconclusive, with both in "
-            "the note.")
+    return (f"Checked: {len(checked)} of {total} experiments, each run again on another floating-point path "
+            "(`make check-verdicts`: one thread, oneDNN off, as another CPU would compute); where the two verdicts "
+            f"differ ({unstable} claims) the weaker is reported, partial where one is reproduced and the other "
+            "partial, else inconclusive, with both in the note.")
 
 
 def _checked(run: dict) -> str:
@@ -228,17 +249,24 @@ def export_figures(run: dict) -> list[Path]:
 
 
 def summary(runs: list[dict], missing: dict[str, str], profile: str) -> dict:
-    """What README's Results section is written from (results/summary.json): the verdict counts, in all and
-    per experiment, and the experiments without a result."""
+    """What README's Results section is written from (results/summary.json): the verdict counts and the
+    budget-limited claims (`cnnlab.convergence`), in all and per experiment, and the experiments without a
+    result."""
     return dict(
         profile=profile, claims=sum(len(run["claims"]) for run in runs),
         verdicts=count_verdicts([c for run in runs for c in run["claims"]]),
+        budget_limited=sum(_budget_limited(run) for run in runs),
         experiments=[
-            dict(experiment=run["experiment"], claims=len(run["claims"]), verdicts=count_verdicts(run["claims"]))
+            dict(experiment=run["experiment"], claims=len(run["claims"]), verdicts=count_verdicts(run["claims"]),
+                 budget_limited=_budget_limited(run))
             for run in runs
         ],
         missing=missing,
     )
+
+
+def _budget_limited(run: dict) -> int:
+    return sum(bool(c.get("budget_limited")) for c in run["claims"])
 
 
 def readme_section(facts: dict) -> str:
@@ -253,7 +281,7 @@ def readme_section(facts: dict) -> str:
         README_START,
         textwrap.fill(
             f"The {facts['profile']} profile's {facts['claims']} lecture claims: {_totals(facts['verdicts'])}. "
-            f"[{index}]({index}) shows each claim with its rule and note, and every experiment's lecture text, "
+            f"{_budget_sentence(facts.get('budget_limited', 0))}[{index}]({index}) shows each claim with its rule and note, and every experiment's lecture text, "
             "tables, figures and executed notebook: open it from disk in a browser, it needs no network. "
             f"[results/{SCORECARD}](results/{SCORECARD}) lists the same claims as text.", width=110),
         "",
@@ -262,6 +290,13 @@ def readme_section(facts: dict) -> str:
     if facts["missing"]:
         lines += ["", *[f"- **{name}**: no result: {why}" for name, why in facts["missing"].items()]]
     return "\n".join(lines + [README_END])
+
+
+def _budget_sentence(limited: int) -> str:
+    if not limited:
+        return ""
+    return (f"Budget-limited: {limited} (a run behind the claim was still improving at its cap, or half the budget "
+            "decided otherwise, so the verdict it would get is reported inconclusive). ")
 
 
 def readme_results(text: str) -> str | None:
@@ -299,4 +334,4 @@ def build(profile: str = "quick") -> Written:
     facts = summary(runs, missing, profile)
     write_json_atomic(paths.RESULTS / SUMMARY, facts)
     readme = update_readme(readme_section(facts))
-    return Written(path, html_report.write(runs, missing, profile), readme)
+    return Written(path, html_report.write(runs, missing, profile, check_summary(runs, missing)), readme)

@@ -124,6 +124,17 @@ def per_seed_text(claim: dict) -> str:
     return ", ".join(f"{c}{v:.4g}" for v, c in zip(claim["per_seed"], claim["censored"]))
 
 
+def convergence_text(claim: dict) -> str:
+    """A trained claim's convergence as the scorecard and the report show it: "At plateau: 3 of 3; at half the
+    budget: partial (1.2 pp)." ("" for a claim that trains nothing)."""
+    if "at_plateau" not in claim:
+        return ""
+    k, n = claim["at_plateau"]
+    half = claim.get("half_budget")
+    at_half = f"; at half the budget: {half['verdict']} ({fmt(half['measured'], claim['unit'])})" if half else ""
+    return f"At plateau: {k} of {n}{at_half}."
+
+
 def count_verdicts(claims: list[dict]) -> dict[str, int]:
     """How many claims got each verdict: every verdict of VERDICTS in its order (0 where none did), then any other."""
     counts = dict.fromkeys(VERDICTS, 0)
@@ -290,7 +301,7 @@ def _budget_checked(verdict: str, note: str, rule: Rule | None, measured, eviden
     `budget_limited`."""
     half = None
     if evidence.about == "trained" and evidence.half is not None and rule is not None and measured is not None:
-        value = evidence.half.mean if hasattr(evidence.half, "mean") else float(evidence.half)
+        value = evidence.half.mean if hasattr(evidence.half, "as_record") else float(evidence.half)
         half = dict(verdict=rule.decide(evidence.half), measured=value)
     at_plateau = (evidence.at_plateau, evidence.runs)
     limited, why = convergence.limit(verdict, at_plateau, half and half["verdict"])

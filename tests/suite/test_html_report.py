@@ -9,13 +9,14 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
+import nbformat
 import pytest
 from bs4 import BeautifulSoup
-from conftest import run_two_toys, use_workspace, write_toy
+from conftest import claim, fake_run, run_two_toys, use_workspace, write_toy
 
 from cnnlab.suite import report
 from cnnlab.suite.report import table_rows
-from cnnlab.suite.results import VERDICTS, read_results
+from cnnlab.suite.results import VERDICTS, findings_markdown, read_results
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("CNNLAB_TEST_ARTIFACTS") or REPO / "build" / "test-artifacts")
@@ -173,6 +174,59 @@ def test_readme_results_section_is_rewritten_only_when_it_changes(site):
         assert report.update_readme(report.readme_section(dict(facts, profile="full"))) == site / "README.md"
     assert "The full profile's 6 lecture claims" in (site / "README.md").read_text()
     (site / "README.md").write_text(readme)
+
+
+def executed_notebook(folder: Path, claims: list[dict]) -> None:
+    """An executed notebook in the run folder `folder` whose last cell shows the findings of `claims`, as
+    `Record.finish` displays them."""
+    findings = nbformat.v4.new_output("display_data", data={"text/markdown": findings_markdown(claims)})
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("rec.finish()", outputs=[findings])])
+    nbformat.write(nb, folder / f"{folder.parent.name}.ipynb")
+
+
+def notebook_verdicts(page: Path) -> dict[str, str]:
+    """Claim id -> verdict as a reader of the executed notebook's page takes it: the findings' verdict, unless the
+    banner above them names the claim with another."""
+    html = soup(page)
+    found = {li.code.get_text(): li.strong.get_text().replace(" ", "_")
+             for li in html.select(".output_area li") if li.strong and li.code}
+    return found | {li["data-claim"]: li["data-verdict"] for li in html.select("#before-check li")}
+
+
+def test_every_page_gives_a_claim_the_same_verdict(toy_root):
+    main = [claim("a.x", "reproduced"), claim("a.y", "partial"), claim("a.z", "reproduced"),
+            claim("a.w", "not_reproduced"), claim("a.v", "inconclusive", budget_limited=True, at_plateau=[1, 3],
+                                                  half_budget=None)]
+    check = [claim("a.x", "reproduced"), claim("a.y", "reproduced"), claim("a.z", "partial"),
+             claim("a.w", "inconclusive"), claim("a.v", "reproduced")]
+    fake_run(toy_root, "01_a", "quick", main)
+    fake_run(toy_root, "01_a", "quick-check", check)
+    fake_run(toy_root, "02_b", "quick", [claim("b.x", "partial"), claim("b.y", "not_applicable")])
+    for run in ("01_a", "02_b"):
+        folder = toy_root / "results" / "runs" / run / "quick"
+        executed_notebook(folder, read_results(folder)[0]["claims"])
+    report.build("quick")
+    results, site = toy_root / "results", toy_root / "results" / "report"
+    scorecard = report.scorecard_verdicts((results / "SCORECARD.md").read_text())
+    assert scorecard == {("01_a", "a.x"): "reproduced", ("01_a", "a.y"): "partial", ("01_a", "a.z"): "partial",
+                         ("01_a", "a.w"): "inconclusive", ("01_a", "a.v"): "inconclusive",
+                         ("02_b", "b.x"): "partial", ("02_b", "b.y"): "not_applicable"}
+    index = {tuple(tr["id"].removeprefix("claim-").split("-", 1)): tr["data-verdict"]
+             for tr in soup(site / "index.html").select("#claims tbody tr")}
+    assert index == scorecard
+    facts = json.loads((results / "summary.json").read_text())
+    for experiment in facts["experiments"]:
+        name = experiment["experiment"]
+        ours = {i: v for (e, i), v in scorecard.items() if e == name}
+        page = {tr["id"].removeprefix(f"claim-{name}-"): tr["data-verdict"]
+                for tr in soup(site / f"{name}.html").select("#claims tbody tr")}
+        assert page == ours
+        assert notebook_verdicts(site / "notebooks" / f"{name}.html") == ours
+        assert experiment["verdicts"] == {v: list(ours.values()).count(v) for v in VERDICTS}
+    banner = soup(site / "notebooks" / "01_a.html").select_one("#before-check")
+    assert [li["data-claim"] for li in banner.select("li")] == ["a.z", "a.w"]  # a.y: partial in the notebook too
+    assert banner.select_one("li a")["href"] == "../01_a.html#claim-01_a-a.z"
+    assert not soup(site / "notebooks" / "02_b.html").select("#before-check")
 
 
 # The committed report, read without results/runs: README, summary, scorecard and report agree.

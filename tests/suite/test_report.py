@@ -5,6 +5,7 @@ import re
 
 import pandas as pd
 import pytest
+from bs4 import BeautifulSoup
 from conftest import claim, fake_run, run_two_toys
 
 from cnnlab.suite import report
@@ -120,31 +121,61 @@ def test_collect_reads_every_experiment(toy_root):
     assert json.loads((runs[0]["run_dir"] / "results.json").read_text())["claims"][0]["verdict"] == "partial"
 
 
-def test_a_verdict_that_differs_on_the_check_run_is_reported_inconclusive(toy_root):
+@pytest.mark.parametrize("ours, theirs, reported", [
+    ("reproduced", "reproduced", "reproduced"),
+    ("reproduced", "partial", "partial"),
+    ("partial", "reproduced", "partial"),
+    ("reproduced", "inconclusive", "inconclusive"),
+    ("partial", "inconclusive", "inconclusive"),
+    ("not_reproduced", "inconclusive", "inconclusive"),
+    ("inconclusive", "not_reproduced", "inconclusive"),
+    ("reproduced", "not_reproduced", "inconclusive"),
+    ("not_reproduced", "partial", "inconclusive"),
+    ("not_applicable", "reproduced", "inconclusive"),
+    ("not_reproduced", "not_applicable", "inconclusive"),
+])
+def test_the_weaker_of_two_verdicts_is_what_both_runs_support(ours, theirs, reported):
+    assert report.weaker(ours, theirs) == reported
+
+
+def test_a_verdict_that_differs_on_the_check_run_is_reported_as_the_weaker(toy_root):
     fake_run(toy_root, "01_a", "quick", [claim("a.x", "reproduced"), claim("a.y", "partial", note="n"),
-                                         claim("a.z", "not_applicable")])
+                                         claim("a.z", "not_applicable"), claim("a.w", "reproduced"),
+                                         claim("a.v", "not_reproduced")])
     fake_run(toy_root, "01_a", "quick-check", [claim("a.x", "reproduced", measured=3),
-                                               claim("a.y", "not_reproduced", measured=5), claim("a.z", "partial")])
-    fake_run(toy_root, "02_b", "quick", [claim("b.x", "reproduced")])  # no check run
+                                               claim("a.y", "not_reproduced", measured=5), claim("a.z", "partial"),
+                                               claim("a.w", "partial", measured=1.5),
+                                               claim("a.v", "inconclusive")])
+    fake_run(toy_root, "02_b", "quick", [claim("b.x", "reproduced")])  # no check run; 99_toy never run
     text = report.build("quick").scorecard.read_text()
-    assert ("from 2 experiment run(s): 4 claims, 2 reproduced, 0 partial, 2 inconclusive, 0 not reproduced, "
+    assert ("from 2 experiment run(s): 6 claims, 2 reproduced, 1 partial, 3 inconclusive, 0 not reproduced, "
             "0 not applicable.") in text
-    assert ("Verdicts were checked against a second run of 1 of the 2 experiments on another floating-point path "
-            "(`--check`: one thread, oneDNN off, as another CPU would compute); the 2 claim(s) whose verdict "
-            "differs between the two are reported inconclusive, with both in the note.") in text
-    assert "- **01_a**: 12 s, seeds [0, 1], TensorFlow 2.21.0, Keras 3.15.1; check run: 2 of 3 verdicts differ" in text
+    assert ("Checked: 1 of 3 experiments, each run again on another floating-point path (`make check-verdicts`: one "
+            "thread, oneDNN off, as another CPU would compute); where the two verdicts differ (4 claims) the weaker is "
+            "reported, partial where one is reproduced and the other partial, else inconclusive, with both in the "
+            "note.") in text
+    assert "- **01_a**: 12 s, seeds [0, 1], TensorFlow 2.21.0, Keras 3.15.1; check run: 4 of 5 verdicts differ" in text
     assert "- **02_b**: 12 s, seeds [0, 1], TensorFlow 2.21.0, Keras 3.15.1\n" in text
-    assert [r[5] for r in table_rows(text)[1:]] == ["reproduced", "inconclusive", "inconclusive", "reproduced"]
+    assert [r[5] for r in table_rows(text)[1:]] == ["reproduced", "inconclusive", "inconclusive", "partial",
+                                                    "inconclusive", "reproduced"]
     rules = text.split("## Rules and notes\n", 1)[1]
     assert ("- `a.y` (s): r. Note: n; partial here but not_reproduced on the check run's floating-point path "
-            "(measured 5): the verdict depends on the machine") in rules
+            "(measured 5): the verdict depends on the machine; reported inconclusive, what both runs support") in rules
+    assert ("reproduced here but partial on the check run's floating-point path (measured 1.5): the verdict depends "
+            "on the machine; reported partial, what both runs support") in rules
     assert "not_applicable here but partial on the check run's floating-point path (measured 2)" in rules
 
 
-def test_without_check_runs_the_scorecard_says_so(toy_root):
+def test_without_check_runs_the_scorecard_and_the_report_say_so(toy_root):
     fake_run(toy_root, "01_a", "quick", [claim("a.x", "reproduced")])
-    text = report.build("quick").scorecard.read_text()
-    assert "No check run (`cnnlab reproduce --check`) was found" in text
+    fake_run(toy_root, "02_b", "quick", [claim("b.x", "partial")])  # and 99_toy never run
+    written = report.build("quick")
+    said = ("Checked: 0 of 3 experiments. No check run was found, so no verdict was tested on another floating-point "
+            "path and one near its rule's bounds may read otherwise in a checked scorecard (the committed one is "
+            "checked): `make check-verdicts` runs the checks.")
+    assert f"\n{said}\n" in written.scorecard.read_text()
+    index = BeautifulSoup(written.index.read_text(), "html.parser")
+    assert " ".join(index.select_one("#checked").get_text().split()) == said.replace("`", "")
 
 
 def test_verdict_changes_between_two_scorecards_by_experiment_and_claim():
@@ -177,3 +208,30 @@ def test_swept_claims_are_listed_beside_the_main_table_which_keeps_every_verdict
 def test_without_swept_claims_the_scorecard_has_no_sweep_section(toy_root):
     fake_run(toy_root, "01_a", "quick", [claim("a.x", "reproduced")])
     assert "## Where the claims hold" not in report.build("quick").scorecard.read_text()
+
+
+def test_trained_claims_show_their_convergence_and_the_budget_limited_are_counted(toy_root):
+    limited = claim("a.x", "inconclusive", unit="pp", note="budget-limited: 1 of 3 runs still improving at the cap",
+                    about="trained", at_plateau=[2, 3], half_budget=dict(verdict="partial", measured=1.25),
+                    budget_limited=True)
+    steps = claim("a.y", "reproduced", about="training", at_plateau=[3, 3], half_budget=None, budget_limited=False)
+    fake_run(toy_root, "01_a", "quick", [limited, steps, claim("a.z", "reproduced")])
+    fake_run(toy_root, "02_b", "quick", [claim("b.x", "partial")])
+    written = report.build("quick")
+    rules = written.scorecard.read_text().split("## Rules and notes\n", 1)[1]
+    assert ("- `a.x` (s): r. Note: budget-limited: 1 of 3 runs still improving at the cap At plateau: 2 of 3; at "
+            "half the budget: partial (1.25 pp).\n") in rules
+    assert "- `a.y` (s): r. At plateau: 3 of 3.\n" in rules
+    assert "- `a.z` (s): r.\n" in rules  # a claim that trains nothing reads as before
+    index = BeautifulSoup(written.index.read_text(), "html.parser")
+    notes = {tr["id"]: " ".join(tr.select_one("td.note").get_text().split()) for tr in index.select("#claims tbody tr")}
+    assert notes["claim-01_a-a.x"] == ("budget-limited: 1 of 3 runs still improving at the cap At plateau: 2 of 3; at "
+                                       "half the budget: partial (1.25 pp).")
+    assert notes["claim-01_a-a.y"] == "At plateau: 3 of 3."
+    assert notes["claim-01_a-a.z"] == "" and not index.select("#claim-01_a-a\\.z .convergence")
+    facts = json.loads((toy_root / "results" / "summary.json").read_text())
+    assert facts["budget_limited"] == 1
+    assert [e["budget_limited"] for e in facts["experiments"]] == [1, 0]
+    assert "partial, 1 inconclusive, 0 not reproduced, 0 not applicable. Budget-limited: 1 (a run behind the claim" in (
+        " ".join(report.readme_section(facts).split()))
+    assert "budget-limited" not in report.readme_section(dict(facts, budget_limited=0))
