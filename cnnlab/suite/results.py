@@ -286,13 +286,14 @@ class Record:
         """The results paragraph (Markdown) rendered from the claims recorded so far."""
         return findings_markdown(self.claims)
 
-    def finish(self) -> Path:
-        """A notebook's closing call: show the results paragraph and the verdict counts, then save."""
+    def finish(self) -> None:
+        """A notebook's closing call: show the results paragraph and the verdict counts, then save and say where
+        (relative to the repository)."""
         from IPython.display import Markdown, display
 
         display(Markdown(self.findings()))
         print(verdict_counts(self.claims))
-        return self.save()
+        print(f"record saved in {paths.rel(self.save().parent)}/")
 
 
 def _budget_checked(verdict: str, note: str, rule: Rule | None, measured, evidence: Evidence):

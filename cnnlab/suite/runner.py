@@ -1,11 +1,11 @@
 """Run experiment notebooks with papermill: cache, progress, and results only for finished runs.
 
 A run lives in `results/runs/<experiment>/<profile>/`: the executed notebook, its tables and figures,
-and `results.json`. A new run executes into a fresh `.<profile>.partial-<pid>/` beside it and replaces
-the run folder only once it has finished with a saved record; a failed or interrupted run leaves the
-previous results as they were and its own notebook in `<profile>.failed/`. `.<profile>.lock` (the
-owner's pid) keeps two runs of one experiment and profile apart. A run whose cache key matches the
-existing results.json is skipped at once.
+and `results.json`. A new run executes into a fresh `.<profile>.partial-<pid>/` beside it and replaces the
+run folder only once it has finished with a saved record (its executed notebook then names the run folder,
+relative to the repository); a failed or interrupted run leaves the previous results as they were and its
+own notebook in `<profile>.failed/`. `.<profile>.lock` (the owner's pid) keeps two runs of one experiment
+and profile apart. A run whose cache key matches the existing results.json is skipped at once.
 """
 
 from __future__ import annotations
@@ -31,13 +31,18 @@ from cnnlab.suite.params import Experiment, resolve
 from cnnlab.suite.results import (CHECK_SUFFIX, RECORD_FILE, RESULTS_FILE, load_results, verdict_counts,
                                   write_json_atomic)
 
-KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
-# A check run takes another floating-point path, as another CPU would: one thread, no oneDNN kernels. The
-# report marks a claim whose verdict differs between a run and its check run as inconclusive.
+KERNEL_ENV = {"MPLBACKEND": "Agg"}
+# the kernel's logging, unless the environment sets it: TensorFlow's C++ log without its info lines, no Python
+# warnings (TF_CPP_MIN_LOG_LEVEL=0 brings the info lines back into the run's kernel.log)
+QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
+# A check run takes another floating-point path, as another CPU would: one thread, no oneDNN kernels. Where a
+# claim's verdict differs between a run and its check run, the report gives the weaker of the two.
 CHECK_ENV = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1",
              "TF_ENABLE_ONEDNN_OPTS": "0"}
-# The kernel's own log (transport warnings, shutdown notices) is noise here; cell errors still surface.
-KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
+# The kernel's own log (transport warnings, shutdown notices) is noise here; cell errors still surface. What native
+# libraries write to the kernel's stderr (TensorFlow's and absl's start-up lines, which no variable silences) goes
+# to the run's kernel.log, not into the notebook.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL", "--IPKernelApp.capture_fd_output=False"]
 # the packages of the other Keras backends: their versions decide a result there, as TensorFlow's does
 NUMERIC_PACKAGES = ("jax", "torch")
 
@@ -202,7 +207,8 @@ def execute(exp: Experiment, params: dict, label: str, estimate_s: float | None,
     logger.setLevel(logging.INFO)
     logger.propagate = False
     # the kernel imports the cnnlab whose source the cache key hashed, whatever else the environment has installed
-    kernel_env = dict(KERNEL_ENV, **(CHECK_ENV if check else {}), PYTHONPATH=os.pathsep.join(
+    quiet = {key: os.environ.get(key, value) for key, value in QUIET_ENV.items()}
+    kernel_env = dict(quiet, **KERNEL_ENV, **(CHECK_ENV if check else {}), PYTHONPATH=os.pathsep.join(
         [str(paths.PACKAGE.parent)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])))
     saved_env = {k: os.environ.get(k) for k in kernel_env}
     os.environ.update(kernel_env)
@@ -275,6 +281,7 @@ def run(
             results = _execute_and_record(exp, profile, params, hashes, label, estimate, out, check)
         except BaseException as err:
             failed = folder.with_name(f"{folder.name}.failed")
+            _relocate(work / f"{exp.name}.ipynb", work, failed)
             _replace(work, failed)
             if isinstance(err, KeyboardInterrupt):
                 print(f"{label} interrupted: no results.json written; the partial notebook is in {paths.rel(failed)}",
@@ -284,6 +291,7 @@ def run(
                 raise RunFailed(f"{err}; executed notebook kept at {paths.rel(failed / (exp.name + '.ipynb'))}; "
                                 f"the previous results are untouched") from None
             raise
+        _relocate(work / f"{exp.name}.ipynb", work, folder)
         _replace(work, folder)
     print(f"{label} done in {clock(results['duration_s'])}: {verdict_counts(results['claims'])}", file=out,
           flush=True)
@@ -354,6 +362,20 @@ def _execute_and_record(exp: Experiment, profile: str, params: dict, hashes: dic
     finally:
         (work / RECORD_FILE).unlink(missing_ok=True)
     return results
+
+
+def _relocate(notebook: Path, work: Path, folder: Path) -> None:
+    """Show the executed `notebook` as the reader finds it: its temporary `work` folder (the injected
+    `output_dir`, the record's save line, paths a cell printed), absolute or relative, named as the run `folder`
+    it is renamed to, and every other path inside the repository relative to it."""
+    if not notebook.exists():
+        return
+    text = notebook.read_text()
+    final = paths.rel(folder)
+    # the work folder absolute, then relative (the one ends with the other), then the repository's own prefix
+    for old, new in ((str(work), final), (paths.rel(work), final), (f"{paths.ROOT}{os.sep}", "")):
+        text = text.replace(json.dumps(old)[1:-1], json.dumps(new)[1:-1])
+    notebook.write_text(text)
 
 
 def _replace(source: Path, target: Path) -> None:

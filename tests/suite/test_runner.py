@@ -189,17 +189,50 @@ def assert_failed_run(root):
     assert sorted(p.name for p in (runs / "quick.failed").iterdir()) == ["99_toy.ipynb"]
     executed = nbformat.read(runs / "quick.failed" / "99_toy.ipynb", as_version=4)
     assert executed.metadata.papermill.exception is True
+    [injected] = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert 'output_dir = "results/runs/99_toy/quick.failed"' in injected.source
     assert "asked to fail" in json.dumps(executed.cells[-1].outputs)
     after = {p.name: p.read_bytes() for p in (runs / "quick").iterdir()} if (runs / "quick").exists() else None
     assert after == before  # byte for byte, or still absent
     assert sorted(p.name for p in runs.iterdir()) == sorted(["quick.failed"] + (["quick"] if before else []))
 
 
-def test_kernel_native_stderr_goes_to_kernel_log(toy_root, stable_source):
+def test_kernel_native_stderr_goes_to_kernel_log(toy_root, stable_source, monkeypatch):
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")  # which a kernel takes as a reason to leave its stderr alone
     write_toy(toy_root, "import os\nos.write(2, b'native start-up message\\n')\n" + TOY_BODY)
     outcome, printed = run()
     assert "native start-up message" not in printed
+    executed = nbformat.read(outcome.run_dir / "99_toy.ipynb", as_version=4)
+    assert "native start-up message" not in json.dumps(executed.cells[-1].outputs)  # nor in the notebook
     assert (outcome.run_dir / "kernel.log").read_text() == "native start-up message\n"
+
+
+@pytest.mark.parametrize("level", [None, "0"])
+def test_the_kernel_logs_quietly_unless_the_environment_says_otherwise(toy_root, stable_source, monkeypatch, level):
+    monkeypatch.delenv("PYTHONWARNINGS", raising=False)
+    if level is None:
+        monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    else:
+        monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", level)
+    write_toy(toy_root, "import os\nprint('log', os.environ.get('TF_CPP_MIN_LOG_LEVEL'), "
+                        "os.environ.get('PYTHONWARNINGS'))\n" + TOY_BODY)
+    _, printed = run()
+    assert f"    log {level or '2'} ignore\n" in printed
+    assert os.environ.get("TF_CPP_MIN_LOG_LEVEL") == level  # the runner's own environment is left as it was
+
+
+def test_the_executed_notebook_names_the_run_folder_relative_to_the_repository(toy_root, stable_source):
+    write_toy(toy_root, TOY_BODY.replace("rec.save()", "print('tables in', rec.output_dir / 'tables')\nrec.finish()"))
+    outcome, _ = run()
+    text = (outcome.run_dir / "99_toy.ipynb").read_text()
+    executed = nbformat.reads(text, as_version=4)
+    [injected] = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert 'output_dir = "results/runs/99_toy/quick"' in injected.source
+    printed = "".join(o.get("text", "") for o in executed.cells[-1].outputs)
+    assert "tables in results/runs/99_toy/quick/tables\n" in printed
+    assert printed.endswith("1 reproduced\nrecord saved in results/runs/99_toy/quick/\n")
+    where = text.find("partial-")
+    assert where < 0 and str(toy_root) not in text, text[where - 200:where + 50]
 
 
 def test_failing_notebook_raises_and_writes_no_results(toy_root, stable_source):
