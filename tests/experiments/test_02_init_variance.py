@@ -18,3 +18,26 @@ def test_init_propagationclaims_of(smoke_results):
     stays = claims["init.train.d30.glorot_stays_at_ln10"]
     assert all(abs(loss - 2.3026) < 0.05 for loss in stays["per_seed"])
     assert stays["verdict"] == "reproduced"
+
+
+def test_each_propagation_claim_expects_the_theory_at_its_own_depth(toy_root):
+    import pandas as pd
+
+    from cnnlab import init
+    from cnnlab.experiments import init_variance as exp
+    from cnnlab.suite.results import Record
+
+    schemes = list(exp.PROPAGATION_RULES)
+    nets = {"mlp": (30, None, (256, 256))}
+    table = pd.DataFrame([dict(net="mlp", scheme=s, depth=d, act_ratio=0.5, theory=init.relu_std_ratio(s, 256, 256, d))
+                          for s in schemes for d in (20, 30)])
+    curves = {"mlp": {s: pd.DataFrame(dict(act_ratio=[1.0, 0.5], grad_ratio=[1.0, 2.0])) for s in schemes}}
+    rec = Record("02_init_variance", "init", toy_root)
+    exp.propagation_claims(rec, table, curves, nets, probe_seeds=2, cnn_filters=16)
+    expected = {c["id"]: c["expected"] for c in rec.claims}
+    assert expected["init.prop.mlp.glorot_normal.L20"] == expected["init.prop.mlp.lecun_normal.L20"] == 0.0014
+    for claim in ("glorot_normal.L30", "lecun_normal.L30", "glorot_normal.grad", "lecun_normal.grad"):
+        assert expected[f"init.prop.mlp.{claim}"] == 4.3e-05
+    assert expected["init.prop.mlp.heuristic.L20"] == 4.1e-08
+    assert expected["init.prop.mlp.heuristic.L30"] == expected["init.prop.mlp.heuristic.grad"] == 5.2e-12
+    assert expected["init.prop.mlp.he_normal.L30"] == expected["init.prop.mlp.he_normal.grad"] == 1.0
