@@ -15,7 +15,7 @@ from cnnlab.models.heads import HEADS, formula_params, head_params, with_head
 from cnnlab.rules import at_least, exact
 from cnnlab.train import compile_adam, histories_table, run_seeds
 
-SOURCES = "Szegedy et al. 2015, Section 5; Lin et al. 2014, Table 5"
+SOURCES = "Szegedy et al. 2015, Section 5; Lin et al. 2014, Sec. 4.6 (text, conventional CNN on CIFAR-10)"
 
 
 def backbones(widths, deeper_widths, googlenet_divisor: int) -> dict:
@@ -129,7 +129,8 @@ def accuracy_claims(rec, runs: pd.DataFrame, margin_pp: float, budget: str) -> N
                   source="Szegedy et al. 2015, Section 5", note=f"{accuracies('fc')}; {accuracies('gap')}")
     if {("convnet", "fc"), ("convnet", "fc_dropout")} <= trained:
         rec.claim("gap.dropout_helps_fc", "Dropout helps the FC head (test accuracy, FC + dropout minus FC)",
-                  "+1.57 pp (NiN, CIFAR-10)", difference("convnet", "fc_dropout", "fc", "test_acc"), "pp", effect,
+                  "+1.57 pp (conventional CNN on CIFAR-10: 17.56% -> 15.99% error)",
+                  difference("convnet", "fc_dropout", "fc", "test_acc"), "pp", effect,
                   source=SOURCES)
         rec.claim("gap.dropout_narrows_fc_gap", "Dropout narrows the FC head's train-test gap (FC's gap minus FC + "
                   "dropout's)", "> 0", difference("convnet", "fc", "fc_dropout", "train_test_gap"), "pp", effect,
