@@ -1,5 +1,6 @@
 """Every notebook is stored clean and runs in the smoke profile through the runner users use."""
 
+import ast
 import math
 
 import nbformat
@@ -64,6 +65,40 @@ def test_every_params_file_has_its_notebook():
     assert [e.name for e in params.discover()] == [p.stem for p in NOTEBOOKS]
 
 
+def claim_sources(tree: ast.AST) -> list[tuple[int, ast.expr | None]]:
+    """The line and the `source` argument (keyword or seventh positional; None when absent) of every
+    `<record>.claim(...)` call in `tree`."""
+    found = []
+    for call in ast.walk(tree):
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "claim":
+            given = {k.arg: k.value for k in call.keywords} | dict(enumerate(call.args))
+            found.append((call.lineno, given.get("source", given.get(6))))
+    return found
+
+
+CLAIMING = sorted(paths.PACKAGE.glob("experiments/*.py")) + [paths.PACKAGE / "sweep.py"] + NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", CLAIMING, ids=lambda p: p.name)
+def test_every_claim_names_its_source(path):
+    if path.suffix == ".ipynb":
+        cells = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    else:
+        cells = [path.read_text()]
+    for cell in cells:
+        for line, source in claim_sources(ast.parse(cell)):
+            assert source is not None, f"{path.name}:{line}: a claim without a source"
+            blank = isinstance(source, ast.Constant) and not str(source.value).strip()
+            assert not blank, f"{path.name}:{line}: a claim with an empty source"
+
+
+def test_a_claim_without_a_source_is_found():
+    calls = ast.parse('rec.claim("a.x", "s", 1, 1, "", None)\nrec.claim("a.y", "s", 1, 1, "", None, " ")\n'
+                      'rec.claim("a.z", "s", 1, 1, "", None, source=SOURCE)')
+    [(_, missing), (_, blank), (_, named)] = claim_sources(calls)
+    assert missing is None and blank.value == " " and named.id == "SOURCE"
+
+
 def test_smoke_runs_record_finite_claims_with_rules(smoke_results):
     for name, results in smoke_results.items():
         exp = params.find(name)
@@ -74,6 +109,7 @@ def test_smoke_runs_record_finite_claims_with_rules(smoke_results):
         for claim in results["claims"]:
             assert claim["id"].startswith(prefix + ".")
             assert claim["verdict"] in VERDICTS and claim["rule"]
+            assert claim["source"].strip(), f"{claim['id']} names no source"
             assert claim["verdict"] == "not_applicable" or math.isfinite(claim["measured"])
 
 
