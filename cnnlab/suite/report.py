@@ -281,8 +281,9 @@ def readme_section(facts: dict) -> str:
         README_START,
         textwrap.fill(
             f"The {facts['profile']} profile's {facts['claims']} lecture claims: {_totals(facts['verdicts'])}. "
-            f"{_budget_sentence(facts.get('budget_limited', 0))}[{index}]({index}) shows each claim with its rule and note, and every experiment's lecture text, "
-            "tables, figures and executed notebook: open it from disk in a browser, it needs no network. "
+            f"{_budget_sentence(facts.get('budget_limited', 0))}[{index}]({index}) shows each claim with its rule and "
+            "note, and every experiment's lecture text, tables, figures and executed notebook: open it from disk in a "
+            "browser, it needs no network. "
             f"[results/{SCORECARD}](results/{SCORECARD}) lists the same claims as text.", width=110),
         "",
         rows.to_markdown(index=False),
