@@ -133,7 +133,7 @@ def _write_report(profile: str) -> None:
     from cnnlab.suite import report
 
     written = report.build(profile)
-    print(f"wrote {paths.rel(written.scorecard)}")
+    print(f"wrote {paths.rel(written.scorecard)}. {written.checked}")
     if written.readme:
         print(f"wrote {paths.rel(written.readme)} (its Results section)")
     print(f"wrote {paths.rel(written.index)}: open {written.index.as_uri()} in a browser")

@@ -35,11 +35,13 @@ README_END = "<!-- end of results -->"
 
 
 class Written(NamedTuple):
-    """What `build` wrote for a reader: the scorecard, the report's index page, README (None when current)."""
+    """What `build` wrote for a reader: the scorecard, the report's index page, README (None when current), and
+    what the check runs cover (`check_summary`)."""
 
     scorecard: Path
     index: Path
     readme: Path | None
+    checked: str
 
 
 def collect(profile: str) -> list[dict]:
@@ -328,6 +330,7 @@ def build(profile: str = "quick") -> Written:
         )
     missing = missing_runs(runs, profile)
     runs = [dict(run, table_files=export_tables(run), figure_files=export_figures(run)) for run in runs]
+    checked = check_summary(runs, missing)
     path = paths.RESULTS / SCORECARD
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text(scorecard_markdown(runs, profile, missing))
@@ -335,4 +338,4 @@ def build(profile: str = "quick") -> Written:
     facts = summary(runs, missing, profile)
     write_json_atomic(paths.RESULTS / SUMMARY, facts)
     readme = update_readme(readme_section(facts))
-    return Written(path, html_report.write(runs, missing, profile, check_summary(runs, missing)), readme)
+    return Written(path, html_report.write(runs, missing, profile, checked), readme, checked)

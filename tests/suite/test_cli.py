@@ -83,8 +83,11 @@ def test_run_then_report(toy_root, capsys):
 
     assert main(["report", "--profile", "smoke"]) == 0
     index = toy_root / "results" / "report" / "index.html"
-    assert capsys.readouterr().out == (f"wrote results/SCORECARD.md\nwrote results/report/index.html: open "
-                                       f"{index.as_uri()} in a browser\n")
+    assert capsys.readouterr().out == (
+        "wrote results/SCORECARD.md. Checked: 0 of 1 experiments. No check run was found, so no verdict was tested on "
+        "another floating-point path and one near its rule's bounds may read otherwise in a checked scorecard (the "
+        "committed one is checked): `make check-verdicts` runs the checks.\n"
+        f"wrote results/report/index.html: open {index.as_uri()} in a browser\n")
     assert re.search(r'data-experiment="99_toy"\s+data-verdict="not_reproduced"', index.read_text())
     scorecard = (toy_root / "results" / "SCORECARD.md").read_text()
     assert "# cnnlab scorecard (smoke profile)" in scorecard
@@ -119,7 +122,7 @@ def test_reproduce_runs_everything_then_reports(toy_root, capsys):
     out = capsys.readouterr().out
     assert "[1/1 99_toy smoke] running" in out
     assert "all 1 experiments in" in out
-    assert "\nwrote results/SCORECARD.md\n" in out
+    assert "\nwrote results/SCORECARD.md. Checked: 0 of 1 experiments. No check run was found" in out
     assert out.rstrip().endswith(f"wrote results/report/index.html: open "
                                  f"{(toy_root / 'results' / 'report' / 'index.html').as_uri()} in a browser")
     assert "| 99_toy " in (toy_root / "results" / "SCORECARD.md").read_text()
