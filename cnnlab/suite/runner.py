@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import platform
+import re
 import shutil
 import sys
 import time
@@ -372,9 +373,11 @@ def _relocate(notebook: Path, work: Path, folder: Path) -> None:
         return
     text = notebook.read_text()
     final = paths.rel(folder)
-    # the work folder absolute, then relative (the one ends with the other), then the repository's own prefix
+    # the work folder absolute, then relative (the one ends with the other), then the repository's own prefix;
+    # never inside a figure's base64 text, where a short path could occur by chance
     for old, new in ((str(work), final), (paths.rel(work), final), (f"{paths.ROOT}{os.sep}", "")):
-        text = text.replace(json.dumps(old)[1:-1], json.dumps(new)[1:-1])
+        text = re.sub(r"(?<![A-Za-z0-9+/=])" + re.escape(json.dumps(old)[1:-1]), lambda _: json.dumps(new)[1:-1],
+                      text)
     notebook.write_text(text)
 
 

@@ -222,9 +222,13 @@ def test_the_kernel_logs_quietly_unless_the_environment_says_otherwise(toy_root,
 
 
 def test_the_executed_notebook_names_the_run_folder_relative_to_the_repository(toy_root, stable_source):
-    write_toy(toy_root, TOY_BODY.replace("rec.save()", "print('tables in', rec.output_dir / 'tables')\nrec.finish()"))
+    figure = f"base64 of a figure: AAA{toy_root}/BBB"  # a path there is chance, not a path
+    write_toy(toy_root, TOY_BODY.replace("rec.save()", "print('tables in', rec.output_dir / 'tables')\n"
+                                         f"display({{'image/png': '{figure}'}}, raw=True)\nrec.finish()"))
     outcome, _ = run()
     text = (outcome.run_dir / "99_toy.ipynb").read_text()
+    assert text.count(figure) == text.count(str(toy_root)) == 2  # in the cell and in its output, untouched
+    text = text.replace(figure, "")
     executed = nbformat.reads(text, as_version=4)
     [injected] = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert 'output_dir = "results/runs/99_toy/quick"' in injected.source
