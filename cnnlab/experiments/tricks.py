@@ -5,16 +5,21 @@ after a plateau (lecture seed 000)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 import pandas as pd
 
-from cnnlab import augment, probe
+from cnnlab import augment, convergence, data, probe
+from cnnlab.batches import pipeline
 from cnnlab.compare import above, below, not_above, paired_difference, paired_ratio, per_seed
+from cnnlab.convergence import evidence
 from cnnlab.models import conv_stack, plain_mlp
 from cnnlab.models.convnet import stages_layout
 from cnnlab.rules import at_least
-from cnnlab.train import accuracy, compile_adam, compile_sgd, curves_table, steps_to, trailing_mean
+from cnnlab.train import (StopAtPlateau, StopOnDivergence, accuracy, compile_adam, compile_sgd, curves_table, run_steps,
+                          seed_everything, steps_to, trailing_mean)
 
 SOURCE_BN = "Ioffe & Szegedy 2015"
 SOURCE_DROPOUT = "Srivastava et al. 2014"
@@ -26,6 +31,69 @@ DROPOUT_EFFECT_PP, MAX_NORM_EFFECT_PP = 0.2, 0.1
 BN_NETS = ("baseline", "bn", "bn_x5")
 SIGMOID_NETS = ("sigmoid", "sigmoid_bn")
 CHANCE_ERROR = 0.9
+SECOND_PHASE_SEED = 10_000  # + the seed: the order of the batches after the learning-rate drop, both branches alike
+
+
+# --- held-out images, levels and learning-rate drops ------------------------------------------------------------
+
+
+def held_out(n_train: int, n_val: int, seed: int):
+    """`n_train` training images and `n_val` more of Fashion-MNIST's training images held out (`x_val`, where
+    plateaus and levels are measured; the test images stay for the claims), standardised by the training
+    part's statistics."""
+    return data.prepare(norm="standard", n_train=n_train + n_val, val_fraction=n_val / (n_train + n_val), seed=seed)
+
+
+def test_error(test):
+    """A `describe` hook: the error on the `test` images (x, y)."""
+    def describe(model, run):
+        return dict(test_error=1.0 - accuracy(model, *test))
+
+    return describe
+
+
+def smoothed_best(errors, smooth: int) -> float:
+    """The lowest trailing mean of `smooth` measured errors: a level held, not one lucky measurement."""
+    return float(trailing_mean(errors, smooth).min())
+
+
+class StopAtLevel(keras.callbacks.Callback):
+    """Stop once the trailing mean of the last `smooth` held-out errors (1 - val_accuracy) is at or below
+    `level` (`steps_to`'s reading of a curve, so a run stops at the step it reaches the level)."""
+
+    def __init__(self, level: float, smooth: int):
+        super().__init__()
+        self.level, self.smooth, self.errors = level, smooth, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.errors.append(1.0 - float((logs or {})["val_accuracy"]))
+        if trailing_mean(self.errors, self.smooth)[-1] <= self.level:
+            self.model.stop_training = True
+
+
+def fit_curve(model, ds, steps: int, every: int, batch_size: int, shuffle_seed: int, callbacks=()) -> dict:
+    """`train.fit_steps` with callbacks of one's own: up to `steps` SGD steps on `ds.x_train` (shuffled from
+    `shuffle_seed`), the error on the held-out `ds.x_val` every `every` steps. Returns `step`, `error`, `loss`
+    (mean training loss of the last `every` steps) and `diverged_at_step`."""
+    stop = StopOnDivergence()
+    history = model.fit(pipeline(ds.x_train, ds.y_train, batch_size, shuffle_seed=shuffle_seed, repeat=True),
+                        validation_data=pipeline(ds.x_val, ds.y_val, 1000), steps_per_epoch=every,
+                        epochs=-(-steps // every), shuffle=False, verbose=0, callbacks=[stop, *callbacks]).history
+    return dict(step=[every * (i + 1) for i in range(len(history["loss"]))],
+                error=[1.0 - a for a in history["val_accuracy"]], loss=history["loss"],
+                diverged_at_step=stop.diverged_at_step)
+
+
+def mean_test_error(model, weights: list, test) -> float:
+    """The mean test error of `model` with each of `weights` (a few measurements in a row: the level of a run
+    at a constant rate, whose single measurements scatter); the model keeps its own weights."""
+    own = model.get_weights()
+    errors = []
+    for w in weights:
+        model.set_weights(w)
+        errors.append(1.0 - accuracy(model, *test))
+    model.set_weights(own)
+    return float(np.mean(errors))
 
 
 # --- batch normalisation --------------------------------------------------------------------------------------
@@ -52,50 +120,80 @@ def bn_builds(stages, learning_rate: float, factor: float, sigmoid_depth: int, s
     }
 
 
-def steps_to_baseline_best(runs: list[dict], smooth: int) -> None:
-    """Add to every ReLU run `best_error` (the lowest of its test errors, each the trailing mean of `smooth`
-    measurements, so that one lucky measurement is no level reached), `target_error` (the baseline's best of its
-    seed) and `steps_to_target` (the first step at which its smoothed error reached the target; None: never)."""
-    relu = [r for r in runs if r["net"] in BN_NETS]
-    for r in relu:
-        r["best_error"] = float(trailing_mean(r["curve"]["error"], smooth).min())
-    best = {r["seed"]: r["best_error"] for r in relu if r["net"] == "baseline"}
-    for r in relu:
-        r.update(target_error=best[r["seed"]], steps_to_target=steps_to(r["curve"], best[r["seed"]], smooth=smooth))
+def bn_runs(builds: dict, seeds, ds, steps: int, every: int, batch_size: int, plateau: convergence.Plateau,
+            smooth: int, test) -> list[dict]:
+    """The runs of the BN comparison, one record per net and seed (`run_steps`' records), errors measured on the
+    held-out `ds.x_val` every `every` steps, at most `steps` steps:
+
+    - the baseline trains to its plateau; its best (`smoothed_best`) is its seed's `target_error`;
+    - BN and BN-x5 train until they reach that target (`StopAtLevel`) or the cap;
+    - the deep sigmoid nets, without and with BN, train to their plateau.
+
+    Every ReLU run gets `best_error`, `target_error` and `steps_to_target` (None: never), every run its
+    `test_error` at the end (and the plateau runs at half their length, `half_test_error`)."""
+    probe_set, describe = (ds.x_val, ds.y_val), test_error(test)
+    baseline = run_steps({"baseline": builds["baseline"]}, seeds, ds, steps, every, probe_set, batch_size,
+                         keys=("net",), describe=describe, plateau=plateau)
+    for r in baseline:
+        r["best_error"] = r["target_error"] = smoothed_best(r["curve"]["error"], smooth)
+    target = {r["seed"]: r["target_error"] for r in baseline}
+    faster = []
+    for net in ("bn", "bn_x5"):
+        for seed in seeds:
+            seed_everything(seed)
+            model = builds[net](seed)
+            curve = fit_curve(model, ds, steps, every, batch_size, seed, [StopAtLevel(target[seed], smooth)])
+            faster.append(dict(net=net, seed=seed, curve=curve, final_error=curve["error"][-1],
+                               final_loss=curve["loss"][-1], diverged_at_step=curve["diverged_at_step"],
+                               trained=curve["step"][-1],
+                               best_error=smoothed_best(curve["error"], smooth), target_error=target[seed],
+                               **describe(model, {})))
+            print(f"{net} seed {seed}: {curve['step'][-1]} steps, held-out error {curve['error'][-1]:.3f} "
+                  f"(target {target[seed]:.3f})")
+    for r in baseline + faster:
+        r["steps_to_target"] = steps_to(r["curve"], r["target_error"], smooth=smooth)
+    sigmoid = run_steps({net: builds[net] for net in SIGMOID_NETS}, seeds, ds, steps, every, probe_set, batch_size,
+                        keys=("net",), describe=describe, plateau=plateau)
+    return baseline + faster + sigmoid
 
 
 def bn_claims(rec, runs: list[dict], steps: int, factor: float, min_speedup: float, margin_pp: float) -> None:
     """Ioffe & Szegedy: BN reaches the baseline's best accuracy in fewer steps, more so at a higher learning
-    rate; a deep sigmoid net trains only with BN."""
+    rate (claims about training: the baseline's runs, whose best is the target, must be at their plateau); a deep
+    sigmoid net trains only with BN (claims about the trained nets, all at their plateau)."""
     def steps_of(net):
         return per_seed(runs, "steps_to_target", net=net)
 
     effect = dict(why=f"a speed-up of {min_speedup}x or more counts as the effect; a net that never reached the "
                       f"target counts as {steps} steps (a bound)")
-    rec.claim("tricks.bn.fewer_steps", "BN at the same learning rate reaches the baseline's best test error in "
-              "fewer steps (baseline's steps to its best / BN's steps to it)",
+    training = evidence(runs, about="training", net="baseline")
+    rec.claim("tricks.bn.fewer_steps", "BN at the same learning rate reaches the baseline's best held-out error "
+              "in fewer steps (baseline's steps to its best / BN's steps to it)",
               "2.3x (Inception 31.0M steps / BN-Baseline 13.3M)",
               paired_ratio(steps_of("baseline"), steps_of("bn"), cap=steps), "x", above(min_speedup, **effect),
-              source=SOURCE_BN_STEPS)
+              source=SOURCE_BN_STEPS, evidence=training)
     rec.claim("tricks.bn.higher_rate", f"BN with a {factor:g}x learning rate reaches it in fewer steps still "
               "(baseline's steps / BN-x5's)",
               "14.8x (Inception 31.0M steps / BN-x5 2.1M; BN-x5 also has the accelerated-BN changes of Sec. 4.2.1)",
               paired_ratio(steps_of("baseline"), steps_of("bn_x5"), cap=steps), "x", above(min_speedup, **effect),
-              source=SOURCE_BN_STEPS)
+              source=SOURCE_BN_STEPS, evidence=training)
     rec.claim("tricks.bn.higher_rate_helps", f"The {factor:g}x learning rate, which BN allows, is faster than BN at "
               "the baseline's rate (BN's steps / BN-x5's)", "> 1 (6.3x: BN-Baseline 13.3M steps / BN-x5 2.1M)",
               paired_ratio(steps_of("bn"), steps_of("bn_x5"), cap=steps), "x", above(min_speedup, **effect),
-              source=SOURCE_BN_STEPS,
+              source=SOURCE_BN_STEPS, evidence=training,
               note="Inception: BN-Baseline 13.3M steps, BN-x5 2.1M to the same accuracy")
-    sigmoid = per_seed(runs, "final_error", net="sigmoid")
+    sigmoid, half = per_seed(runs, "test_error", net="sigmoid"), per_seed(runs, "half_test_error", net="sigmoid")
     rec.claim("tricks.bn.sigmoid_without", "A deep sigmoid net without BN stays near chance (its lowest final test "
               f"error over the seeds; chance {CHANCE_ERROR})", "about 0.9 (accuracy < 0.1%)", min(sigmoid), "error",
               at_least(0.8, partial=0.6, why="near chance; partial: most of the way"), source=f"{SOURCE_BN}, Sec. "
-              "4.2.2", note="per seed " + ", ".join(f"{e:.3f}" for e in sigmoid))
+              "4.2.2", note="per seed " + ", ".join(f"{e:.3f}" for e in sigmoid),
+              evidence=evidence(runs, half=min(half), net="sigmoid"))
     rec.claim("tricks.bn.sigmoid_with", "With BN the same sigmoid net trains (final test error, BN minus without)",
-              "< 0 (69.8% accuracy with BN)", paired_difference(per_seed(runs, "final_error", net="sigmoid_bn"),
+              "< 0 (69.8% accuracy with BN)", paired_difference(per_seed(runs, "test_error", net="sigmoid_bn"),
                                                                 sigmoid, scale=100), "pp",
-              below(-margin_pp, why=f"the minimum effect is {margin_pp} pp"), source=f"{SOURCE_BN}, Sec. 4.2.2")
+              below(-margin_pp, why=f"the minimum effect is {margin_pp} pp"), source=f"{SOURCE_BN}, Sec. 4.2.2",
+              evidence=evidence(runs, net=list(SIGMOID_NETS), half=paired_difference(
+                  per_seed(runs, "half_test_error", net="sigmoid_bn"), half, scale=100)))
 
 
 # --- dropout and max-norm --------------------------------------------------------------------------------------
@@ -125,9 +223,13 @@ def train_and_test_error(train, test):
 
 
 def dropout_claims(rec, runs: pd.DataFrame, margin_pp: float) -> None:
-    """Srivastava et al.: dropout lowers the test error and the train-test gap; max-norm lowers it further."""
+    """Srivastava et al.: dropout lowers the test error and the train-test gap; max-norm lowers it further
+    (claims about the trained nets: every run at its plateau, the same verdict at half of each run)."""
     def difference(a, b, column="test_error"):
         return paired_difference(per_seed(runs, column, net=a), per_seed(runs, column, net=b), scale=100)
+
+    def trained(a, b, column="test_error"):
+        return evidence(runs, half=difference(a, b, f"half_{column}"), net=[a, b])
 
     effect = dict(why=f"the minimum effect is {margin_pp} pp")
     table = f"{SOURCE_DROPOUT}, Table 2 (MNIST)"
@@ -135,14 +237,16 @@ def dropout_claims(rec, runs: pd.DataFrame, margin_pp: float) -> None:
               "< 0 (-0.35 pp between different nets: 1.60% -> 1.25%)", difference("dropout", "plain"), "pp",
               below(-DROPOUT_EFFECT_PP, why=f"the minimum effect is {DROPOUT_EFFECT_PP} pp, under the paper's 0.35"),
               source=f"{table}: standard NN 2x800 (Simard et al.) 1.60%, dropout NN 3x1024 logistic 1.35%, dropout NN "
-                     "3x1024 ReLU 1.25%; the table has no 3x1024 ReLU net without dropout")
+                     "3x1024 ReLU 1.25%; the table has no 3x1024 ReLU net without dropout",
+              evidence=trained("dropout", "plain"))
     rec.claim("tricks.dropout.gap", "Dropout narrows the gap between training and test error (gap with dropout "
               "minus without)", "< 0", difference("dropout", "plain", "gap"), "pp", below(-margin_pp, **effect),
-              source=f"{SOURCE_DROPOUT}, Sec. 7.1")
+              source=f"{SOURCE_DROPOUT}, Sec. 7.1", evidence=trained("dropout", "plain", "gap"))
     rec.claim("tricks.dropout.max_norm", "Max-norm on top of dropout lowers the test error further (with minus "
               "without max-norm)", "-0.19 pp (1.25% -> 1.06%)", difference("dropout_maxnorm", "dropout"), "pp",
               below(-MAX_NORM_EFFECT_PP, why=f"the minimum effect is {MAX_NORM_EFFECT_PP} pp, under the paper's 0.19"),
-              source=f"{table}: dropout NN 3x1024 ReLU 1.25%, dropout + max-norm 3x1024 ReLU 1.06%")
+              source=f"{table}: dropout NN 3x1024 ReLU 1.25%, dropout + max-norm 3x1024 ReLU 1.06%",
+              evidence=trained("dropout_maxnorm", "dropout"))
 
 
 # --- augmentation ----------------------------------------------------------------------------------------------
@@ -174,78 +278,129 @@ def with_flip_averaging(train, test):
 
 def augment_claims(rec, runs: pd.DataFrame, n_train: int, margin_pp: float) -> None:
     """Seed 000: augmentation narrows the train-test gap without costing test accuracy; flipping the test images
-    too helps."""
-    def column(net, name):
-        return per_seed(runs, name, net=net)
+    too helps (claims about the trained nets: every run at its plateau, the same verdict at half of each run)."""
+    def difference(a, column_a, b, column_b, half=""):
+        return paired_difference(per_seed(runs, half + column_a, net=a), per_seed(runs, half + column_b, net=b),
+                                 scale=100)
+
+    def both(a, column_a, b, column_b):
+        trained = evidence(runs, half=difference(a, column_a, b, column_b, "half_"), net=[a, b])
+        return dict(measured=difference(a, column_a, b, column_b), evidence=trained)
 
     source = f"{SOURCE_SEED}, 'Data augmentation'"
+    gap, test = both("augmented", "gap", "plain", "gap"), both("augmented", "test_error", "plain", "test_error")
+    flip = both("augmented", "test_error_flip", "augmented", "test_error")
     rec.claim("tricks.augment.gap", f"Random flips and shifts narrow the train-test gap on {n_train:,} training "
-              "images (gap augmented minus plain)", "< 0",
-              paired_difference(column("augmented", "gap"), column("plain", "gap"), scale=100), "pp",
-              below(-margin_pp, why=f"the minimum effect is {margin_pp} pp"), source=source)
+              "images (gap augmented minus plain)", "< 0", gap["measured"], "pp",
+              below(-margin_pp, why=f"the minimum effect is {margin_pp} pp"), source=source, evidence=gap["evidence"])
     rec.claim("tricks.augment.test_not_worse", "... without a higher test error (augmented minus plain)", "<= 0",
-              paired_difference(column("augmented", "test_error"), column("plain", "test_error"), scale=100), "pp",
-              not_above(margin_pp, why=f"up to {margin_pp} pp higher is within noise"), source=source)
+              test["measured"], "pp", not_above(margin_pp, why=f"up to {margin_pp} pp higher is within noise"),
+              source=source, evidence=test["evidence"])
     rec.claim("tricks.augment.test_flip", "Flipping at test time too helps the augmented net (error averaged over "
-              "the image and its mirror image minus the image's)", "< 0",
-              paired_difference(column("augmented", "test_error_flip"), column("augmented", "test_error"), scale=100),
-              "pp", below(-margin_pp, why=f"the minimum effect is {margin_pp} pp"),
-              source=f"{SOURCE_SEED}, 'During testing'")
+              "the image and its mirror image minus the image's)", "< 0", flip["measured"], "pp",
+              below(-margin_pp, why=f"the minimum effect is {margin_pp} pp"),
+              source=f"{SOURCE_SEED}, 'During testing'", evidence=flip["evidence"])
 
 
 # --- learning-rate drop ----------------------------------------------------------------------------------------
 
 
-def lr_builds(stages, learning_rate: float, drop_step: int, momentum: float) -> dict:
-    """net -> build(seed): the conv net of `stages` by SGD at a constant rate, and the same with the rate divided
-    by 10 from `drop_step` on."""
+def lr_build(stages, learning_rate: float, momentum: float):
+    """build(seed): the conv net of `stages` (He init) by SGD at a constant `learning_rate`."""
     layout = stages_layout(stages)
-    dropped = keras.optimizers.schedules.PiecewiseConstantDecay([drop_step], [learning_rate, learning_rate / 10])
-
-    def build(seed, rate):
-        return compile_sgd(conv_stack(layout, seed=seed, init="he_normal"), rate, momentum)
-
-    return {"constant": lambda s: build(s, learning_rate), "drop": lambda s: build(s, dropped)}
+    return lambda seed: compile_sgd(conv_stack(layout, seed=seed, init="he_normal"), learning_rate, momentum)
 
 
-def plateau_and_end(runs: list[dict], drop_step: int, window: int) -> None:
-    """Add to every run the mean test error of its last `window` measurements up to `drop_step` (the plateau)
-    and of its last `window` measurements (the end)."""
-    for r in runs:
-        steps, errors = np.asarray(r["curve"]["step"]), np.asarray(r["curve"]["error"])
-        r.update(plateau_error=float(errors[steps <= drop_step][-window:].mean()),
-                 end_error=float(errors[-window:].mean()))
+def _restore(model, state) -> None:
+    """Put back the weights and the optimizer's variables (momenta, step count, rate) of `state`."""
+    model.set_weights(state[0])
+    for variable, value in zip(model.optimizer.variables, state[1]):
+        variable.assign(value)
+
+
+def lr_runs(build, seeds, ds, steps: int, every: int, batch_size: int, plateau: convergence.Plateau,
+            factor: float, window: int, test) -> list[dict]:
+    """Per seed, one net trained at its constant rate until its held-out error (`ds.x_val`, measured every
+    `every` steps) reaches its plateau, at most `steps` steps; from there two branches fed the same batches:
+    `drop` divides the rate by `factor` and trains until its plateau again (at most `steps` steps more),
+    `constant` trains on at the same rate as many steps.
+
+    One record per branch and seed: net, seed, the `curve` of both phases, `drop_at` (the step of the plateau),
+    its convergence (stop, at_plateau: both phases of `drop`, the whole run of `constant`; best_at, last_gain,
+    trained, half_at: half-way from the drop to the end), and test errors, each the mean over `window`
+    measurements in a row (single measurements at a constant rate scatter): `plateau_error` (the last before
+    the drop, the same for both branches), `end_error` (the last) and `half_end_error` (those up to `half_at`)."""
+    runs = []
+    for seed in seeds:
+        seed_everything(seed)
+        model = build(seed)
+        first = StopAtPlateau(plateau)
+        before = fit_curve(model, ds, steps, every, batch_size, seed, [first])
+        start = convergence.record(first.values, plateau, every, steps, before["diverged_at_step"] is not None)
+        drop_at, rate = before["step"][-1], float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        state = model.get_weights(), [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
+        plateau_error = mean_test_error(model, first.weights[-window:], test)
+        length = steps
+        for net, new_rate in (("drop", rate / factor), ("constant", rate)):
+            _restore(model, state)
+            model.optimizer.learning_rate = new_rate
+            watch = StopAtPlateau(plateau if net == "drop" else dataclasses.replace(plateau, stop_early=False))
+            after = fit_curve(model, ds, length, every, batch_size, SECOND_PHASE_SEED + seed, [watch])
+            length = after["step"][-1]  # the constant branch trains as long as the drop branch
+            diverged = before["diverged_at_step"] is not None or after["diverged_at_step"] is not None
+            whole = convergence.record(first.values + watch.values, plateau, every, drop_at + length, diverged)
+            if net == "drop":
+                second = convergence.record(watch.values, plateau, every, steps, diverged)
+                whole.update(stop=second["stop"] if start["at_plateau"] else "cap",
+                             at_plateau=start["at_plateau"] and second["at_plateau"], last_gain=second["last_gain"])
+            half = convergence.half_measurement(len(watch.weights))
+            curve = dict(step=before["step"] + [drop_at + step for step in after["step"]],
+                         error=before["error"] + after["error"], loss=before["loss"] + after["loss"])
+            runs.append(dict(
+                net=net, seed=seed, curve=curve, final_error=after["error"][-1],
+                diverged_at_step=before["diverged_at_step"] or (after["diverged_at_step"] and
+                                                                drop_at + after["diverged_at_step"]),
+                drop_at=drop_at, **dict(whole, half_at=drop_at + half * every),
+                plateau_error=plateau_error, end_error=mean_test_error(model, watch.weights[-window:], test),
+                half_end_error=mean_test_error(model, watch.weights[max(0, half - window):half], test)))
+            r = runs[-1]
+            print(f"{net} seed {seed}: plateau at step {drop_at}, {r['trained']} steps ({r['stop']}, at plateau "
+                  f"{r['at_plateau']}; best at {r['best_at']}), test error {plateau_error:.3f} -> {r['end_error']:.3f}")
+    return runs
 
 
 def lr_claims(rec, runs: list[dict], window: int, margin_pp: float) -> None:
     """Seed 000: dividing the learning rate by 10 after a plateau gives a last step down in error, which
-    training on at the same rate does not."""
-    def column(net, name):
-        return per_seed(runs, name, net=net)
+    training on at the same rate does not (claims about the trained nets: every run at its plateau, the same
+    verdict half-way from the drop to the end)."""
+    def difference(a, column_a, b, column_b):
+        return paired_difference(per_seed(runs, column_a, net=a), per_seed(runs, column_b, net=b), scale=100)
 
     effect = dict(why=f"the minimum effect is {margin_pp} pp")
     source = f"{SOURCE_SEED}, 'Reducing the learning rate'"
-    rec.claim("tricks.lr_drop.step_down", f"Dividing the learning rate by 10 after the plateau lowers the test "
-              f"error (mean of the last {window} measurements, after minus before the drop)", "< 0",
-              paired_difference(column("drop", "end_error"), column("drop", "plateau_error"), scale=100), "pp",
-              below(-margin_pp, **effect), source=source)
-    rec.claim("tricks.lr_drop.beats_constant", "... more than training on at the same rate does (end of training, "
-              "dropped minus constant rate)", "< 0",
-              paired_difference(column("drop", "end_error"), column("constant", "end_error"), scale=100), "pp",
-              below(-margin_pp, **effect), source=source)
+    rec.claim("tricks.lr_drop.step_down", f"Dividing the learning rate by 10 after the held-out error's plateau "
+              f"lowers the test error (mean of {window} measurements, at the next plateau minus before the drop)",
+              "< 0", difference("drop", "end_error", "drop", "plateau_error"), "pp", below(-margin_pp, **effect),
+              source=source, evidence=evidence(runs, half=difference("drop", "half_end_error", "drop", "plateau_error"),
+                                               net="drop"))
+    rec.claim("tricks.lr_drop.beats_constant", "... more than training on at the same rate as long does (end of "
+              "training, dropped minus constant rate)", "< 0", difference("drop", "end_error", "constant", "end_error"),
+              "pp", below(-margin_pp, **effect), source=source,
+              evidence=evidence(runs, half=difference("drop", "half_end_error", "constant", "half_end_error"),
+                                net=["drop", "constant"]))
 
 
 # --- figures ---------------------------------------------------------------------------------------------------
 
 
 def plot_bn(runs: list[dict]):
-    """Test error per step: the ReLU nets without BN, with BN and with BN at the higher rate (the baseline's
+    """Held-out error per step: the ReLU nets without BN, with BN and with BN at the higher rate (the baseline's
     best as a line), and the deep sigmoid net without and with BN."""
     fig, axes = probe.new_figure(2)
     curves = curves_table(runs, ("net",))
     for ax, nets, title in ((axes[0], BN_NETS, "ReLU conv net"), (axes[1], SIGMOID_NETS, "deep sigmoid conv net")):
         probe.plot_runs(ax, curves[curves.net.isin(nets)], "step", "net", "error")
-        ax.set(title=title, xlabel="step", ylabel="test error")
+        ax.set(title=title, xlabel="step", ylabel="held-out error")
         ax.legend(fontsize=8)
     target = np.mean([r["target_error"] for r in runs if r["net"] == "baseline"])
     axes[0].axhline(target, color="grey", linestyle=":", linewidth=1)
@@ -254,10 +409,10 @@ def plot_bn(runs: list[dict]):
     return fig
 
 
-def plot_regularisers(dropout_runs: pd.DataFrame, augment_runs: pd.DataFrame, lr_runs: list[dict], drop_step: int):
+def plot_regularisers(dropout_runs: pd.DataFrame, augment_runs: pd.DataFrame, lr_runs: list[dict]):
     """Training and test error of the dropout nets and of the augmentation nets (with the flip-averaged test
-    error), means over seeds as bars and the seeds as points; the test error per step at a constant rate and
-    with the drop."""
+    error), means over seeds as bars and the seeds as points; the held-out error per step at a constant rate and
+    with the drop (each seed's drop as a line)."""
     fig, axes = probe.new_figure(3)
     errors = ["train_error", "test_error"]
     for ax, runs, columns, title in (
@@ -275,8 +430,9 @@ def plot_regularisers(dropout_runs: pd.DataFrame, augment_runs: pd.DataFrame, lr
         ax.set(title=title, ylabel="error (%)")
         ax.legend(fontsize=8)
     probe.plot_runs(axes[2], curves_table(lr_runs, ("net",)), "step", "net", "error")
-    axes[2].axvline(drop_step, color="grey", linestyle=":", linewidth=1)
-    axes[2].set(title="learning rate / 10 after the plateau", xlabel="step", ylabel="test error")
+    for step in sorted({r["drop_at"] for r in lr_runs}):
+        axes[2].axvline(step, color="grey", linestyle=":", linewidth=1)
+    axes[2].set(title="learning rate / 10 after the plateau", xlabel="step", ylabel="held-out error")
     axes[2].legend(fontsize=8)
     fig.tight_layout()
     return fig

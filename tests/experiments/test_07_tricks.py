@@ -1,14 +1,63 @@
-"""Experiment 07 in the smoke profile: every table has its nets and seeds, the derived columns follow from the
-measured ones, and each paired claim is recomputed from its table."""
+"""Experiment 07: the helpers of its protocol (held-out images, a level reached, test errors over a few
+measurements) exactly, then the smoke profile: every table has its nets and seeds, the derived columns follow
+from the measured ones, each paired claim is recomputed from its table, and each trained claim carries the
+evidence of the runs behind it."""
 
+import keras
+import numpy as np
 import pytest
 from conftest import claims_of, table_of
+
+from cnnlab.experiments import tricks as exp
 
 SEEDS = [0, 1]
 
 
 def _side(table, column, net):
     return table[table.net == net].sort_values("seed")[column].to_numpy()
+
+
+# --- the protocol's helpers ------------------------------------------------------------------------------------
+
+
+def test_smoothed_best_is_the_lowest_trailing_mean():
+    assert exp.smoothed_best([0.5, 0.1, 0.4, 0.2, 0.3], 2) == pytest.approx(0.25)  # means 0.5 0.3 0.25 0.3 0.25
+    assert exp.smoothed_best([0.5, 0.1, 0.4], 1) == pytest.approx(0.1)
+
+
+class _Net:
+    stop_training = False
+
+
+def test_stop_at_level_stops_when_the_trailing_mean_reaches_it():
+    stop, net = exp.StopAtLevel(0.2, smooth=2), _Net()
+    stop.set_model(net)
+    for accuracy, stopped in ((0.7, False), (0.85, False), (0.85, True)):  # errors 0.3, 0.15 (mean 0.225), 0.15
+        stop.on_epoch_end(0, {"val_accuracy": accuracy})
+        assert net.stop_training is stopped
+    assert stop.errors == pytest.approx([0.3, 0.15, 0.15])
+
+
+def test_held_out_images_are_apart_from_the_training_images():
+    ds = exp.held_out(300, 200, seed=0)
+    assert (len(ds.x_train), len(ds.x_val)) == (300, 200)
+    assert len(ds.y_train) == 300 and len(ds.y_val) == 200
+    assert abs(float(ds.x_train.mean())) < 1e-4  # standardised by the training part's statistics
+    train = {row.tobytes() for row in ds.x_train}
+    assert not any(row.tobytes() in train for row in ds.x_val if row.any())
+
+
+def test_mean_test_error_averages_over_weights_and_keeps_the_model_own():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, use_bias=False)])
+    own = [np.array([[2.0, 0.0], [0.0, 3.0]], dtype="float32")]
+    model.set_weights(own)
+    right, wrong = [np.eye(2, dtype="float32")], [-np.eye(2, dtype="float32")]
+    test = (np.array([[1.0, 0.0], [0.0, 1.0]], dtype="float32"), np.array([0, 1]))
+    assert exp.mean_test_error(model, [right, wrong, right, right], test) == pytest.approx(0.25)
+    np.testing.assert_array_equal(model.get_weights()[0], own[0])
+
+
+# --- the smoke profile -----------------------------------------------------------------------------------------
 
 
 def test_batch_norm_table_and_claims(smoke_results):
@@ -20,11 +69,26 @@ def test_batch_norm_table_and_claims(smoke_results):
     baseline = bn[bn.net == "baseline"]
     assert (baseline.target_error == baseline.best_error).all()  # the baseline's own best is its target
     assert baseline.steps_to_target.notna().all()  # ... which it reached
+    assert baseline.stop.isin(["plateau", "cap"]).all()  # trained towards its plateau
     relu = bn[bn.net.isin(["baseline", "bn", "bn_x5"])]
     assert (relu.groupby("seed").target_error.nunique() == 1).all()  # one target per seed
+    faster = bn[bn.net.isin(["bn", "bn_x5"])]
+    reached = faster.steps_to_target.notna()
+    assert (faster.steps_to_target[reached] == faster.trained[reached]).all()  # a BN net stops at the target
+    for name in ("fewer_steps", "higher_rate", "higher_rate_helps"):
+        claim = claims[f"tricks.bn.{name}"]
+        assert claim["about"] == "training" and claim["half_budget"] is None
+        assert claim["at_plateau"] == [int(baseline.at_plateau.sum()), len(SEEDS)]  # the baseline's runs
+    sigmoid = bn[bn.net.isin(["sigmoid", "sigmoid_bn"])]
+    assert claims["tricks.bn.sigmoid_with"]["at_plateau"] == [int(sigmoid.at_plateau.sum()), 2 * len(SEEDS)]
+    assert claims["tricks.bn.sigmoid_with"]["about"] == "trained"
     assert claims["tricks.bn.sigmoid_with"]["per_seed"] == pytest.approx(
-        list(100 * (_side(bn, "final_error", "sigmoid_bn") - _side(bn, "final_error", "sigmoid"))))
-    assert claims["tricks.bn.sigmoid_without"]["measured"] == pytest.approx(_side(bn, "final_error", "sigmoid").min())
+        list(100 * (_side(bn, "test_error", "sigmoid_bn") - _side(bn, "test_error", "sigmoid"))))
+    assert claims["tricks.bn.sigmoid_with"]["half_budget"]["measured"] == pytest.approx(
+        np.mean(100 * (_side(bn, "half_test_error", "sigmoid_bn") - _side(bn, "half_test_error", "sigmoid"))))
+    assert claims["tricks.bn.sigmoid_without"]["measured"] == pytest.approx(_side(bn, "test_error", "sigmoid").min())
+    assert claims["tricks.bn.sigmoid_without"]["half_budget"]["measured"] == pytest.approx(
+        _side(bn, "half_test_error", "sigmoid").min())
 
 
 def test_dropout_and_augmentation_tables_and_claims(smoke_results):
@@ -36,26 +100,41 @@ def test_dropout_and_augmentation_tables_and_claims(smoke_results):
     assert dropout.params.nunique() == 1 and augment.params.nunique() == 1  # regularisers add no weights
     for table in (dropout, augment):
         assert (table.gap == table.test_error - table.train_error).all()
+        assert (table.half_gap == table.half_test_error - table.half_train_error).all()
         assert table.seed.tolist() == SEEDS * (len(table) // 2)
+        assert (table.half_at <= table.trained).all()
     assert claims["tricks.dropout.test_error"]["per_seed"] == pytest.approx(
         list(100 * (_side(dropout, "test_error", "dropout") - _side(dropout, "test_error", "plain"))))
+    assert claims["tricks.dropout.test_error"]["half_budget"]["measured"] == pytest.approx(
+        np.mean(100 * (_side(dropout, "half_test_error", "dropout") - _side(dropout, "half_test_error", "plain"))))
     assert claims["tricks.dropout.max_norm"]["per_seed"] == pytest.approx(
         list(100 * (_side(dropout, "test_error", "dropout_maxnorm") - _side(dropout, "test_error", "dropout"))))
+    both = dropout[dropout.net.isin(["plain", "dropout"])]
+    assert claims["tricks.dropout.gap"]["at_plateau"] == [int(both.at_plateau.sum()), 2 * len(SEEDS)]
     assert claims["tricks.augment.gap"]["per_seed"] == pytest.approx(
         list(100 * (_side(augment, "gap", "augmented") - _side(augment, "gap", "plain"))))
     assert claims["tricks.augment.test_flip"]["per_seed"] == pytest.approx(
         list(100 * (_side(augment, "test_error_flip", "augmented") - _side(augment, "test_error", "augmented"))))
+    augmented = augment[augment.net == "augmented"]
+    assert claims["tricks.augment.test_flip"]["at_plateau"] == [int(augmented.at_plateau.sum()), len(SEEDS)]
+    for claim in (c for c in claims.values() if c["id"].startswith(("tricks.dropout.", "tricks.augment."))):
+        assert claim["about"] == "trained" and claim["half_budget"] is not None
 
 
 def test_learning_rate_drop_is_paired_up_to_the_drop(smoke_results):
     results = smoke_results["07_tricks"]
     claims = claims_of(results)
     lr = table_of(results, "lr_drop")
-    assert lr.net.tolist() == ["constant"] * 2 + ["drop"] * 2
-    # the same seed and the same rate until the drop: the two nets are the same net up to there
-    assert (_side(lr, "plateau_error", "constant") == _side(lr, "plateau_error", "drop")).all()
-    assert (lr.end_error == lr.final_error).all()  # the smoke profile's window is one measurement
+    assert lr.net.tolist() == ["drop", "constant"] * 2
+    # one net up to its plateau, then two branches: the same state before the drop, as many steps after it
+    for column in ("plateau_error", "drop_at", "trained", "half_at"):
+        assert (_side(lr, column, "constant") == _side(lr, column, "drop")).all()
+    assert (lr.drop_at < lr.half_at).all() and (lr.half_at <= lr.trained).all()
     assert claims["tricks.lr_drop.step_down"]["per_seed"] == pytest.approx(
         list(100 * (_side(lr, "end_error", "drop") - _side(lr, "plateau_error", "drop"))))
+    assert claims["tricks.lr_drop.step_down"]["half_budget"]["measured"] == pytest.approx(
+        np.mean(100 * (_side(lr, "half_end_error", "drop") - _side(lr, "plateau_error", "drop"))))
     assert claims["tricks.lr_drop.beats_constant"]["per_seed"] == pytest.approx(
         list(100 * (_side(lr, "end_error", "drop") - _side(lr, "end_error", "constant"))))
+    assert claims["tricks.lr_drop.step_down"]["at_plateau"] == [int(_side(lr, "at_plateau", "drop").sum()), 2]
+    assert claims["tricks.lr_drop.beats_constant"]["at_plateau"] == [int(lr.at_plateau.sum()), 4]
