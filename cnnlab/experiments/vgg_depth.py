@@ -12,6 +12,7 @@ from matplotlib.ticker import MaxNLocator
 
 from cnnlab import data, probe, sweep
 from cnnlab.compare import above, below, not_above, not_below, paired_difference, per_seed, summarise
+from cnnlab.convergence import evidence
 from cnnlab.models.vgg import PAPER_TOP1_ERROR, vgg, weight_layers
 from cnnlab.train import histories_table, run_seeds
 
@@ -37,22 +38,30 @@ def depth_helps_rule(margin_pp: float):
 
 def summary(runs: pd.DataFrame) -> pd.DataFrame:
     """Per configuration: weight layers, parameters, mean and sd of train and test accuracy, the test error
-    in percent beside the paper's ImageNet top-1 error, seconds per epoch."""
+    in percent beside the paper's ImageNet top-1 error, the epochs trained (mean), the runs at plateau and the
+    seconds per epoch."""
     trained = summarise(runs, "config", ["train_acc", "test_acc"], first=["weight_layers", "params"])
     trained["test_error_pct"] = 100 * (1 - trained.test_acc)
-    trained["s_per_epoch"] = runs.groupby("config", sort=False).s_per_epoch.mean().to_numpy()
+    by_config = runs.groupby("config", sort=False)
+    trained["epochs"] = by_config.trained.mean().to_numpy()
+    trained["at_plateau"] = by_config.at_plateau.sum().to_numpy()
+    trained["s_per_epoch"] = by_config.s_per_epoch.mean().to_numpy()
     trained["paper_top1_error_pct"] = trained.config.map(PAPER_TOP1_ERROR)
     return trained
 
 
 def claims(rec, runs: pd.DataFrame, margin_pp: float) -> None:
-    """Table 3's comparisons on the per-seed test errors, each decided with a margin of `margin_pp`."""
+    """Table 3's comparisons on the per-seed test errors of the trained nets, each decided with a margin of
+    `margin_pp`, at plateau and at half of each run."""
     configs = set(runs.config)
 
-    def difference(a, b):
+    def difference(a, b, column="test_acc"):
         """Per seed, the test error of `a` minus that of `b`, in percentage points."""
-        error_a, error_b = (1.0 - np.array(per_seed(runs, "test_acc", config=c)) for c in (a, b))
+        error_a, error_b = (1.0 - np.array(per_seed(runs, column, config=c)) for c in (a, b))
         return paired_difference(error_a, error_b, scale=100)
+
+    def trained(a, b):
+        return evidence(runs, half=difference(a, b, "half_test_acc"), config=[a, b])
 
     def paper_diff(a, b):
         return round(PAPER_TOP1_ERROR[a] - PAPER_TOP1_ERROR[b], 1)
@@ -60,28 +69,30 @@ def claims(rec, runs: pd.DataFrame, margin_pp: float) -> None:
     if {"A", "A-LRN"} <= configs:
         rec.claim("vgg.lrn_no_help", "Local response normalisation does not improve A (A-LRN's error minus A's)",
                   paper_diff("A-LRN", "A"), difference("A-LRN", "A"), "pp",
-                  not_below(-margin_pp, why=f"an improvement of more than {margin_pp} pp would count"), source=SOURCE)
+                  not_below(-margin_pp, why=f"an improvement of more than {margin_pp} pp would count"), source=SOURCE,
+                  evidence=trained("A-LRN", "A"))
     for deep in ("D", "E"):
         if {"A", deep} <= configs:
             rec.claim(f"vgg.depth_not_worse.{deep}", f"Depth does not hurt: {deep} ({weight_layers(deep)} layers) is "
                       f"not worse than A ({weight_layers('A')}) ({deep}'s error minus A's)", paper_diff(deep, "A"),
                       difference(deep, "A"), "pp",
-                      not_above(margin_pp, why=f"a harm of up to {margin_pp} pp is tolerated"), source=SOURCE)
+                      not_above(margin_pp, why=f"a harm of up to {margin_pp} pp is tolerated"), source=SOURCE,
+                      evidence=trained(deep, "A"))
             rec.claim(f"vgg.depth_better.{deep}", f"Depth helps: {deep} has a lower error than A ({deep}'s error "
                       "minus A's)", paper_diff(deep, "A"), difference(deep, "A"), "pp",
-                      depth_helps_rule(margin_pp), source=SOURCE)
+                      depth_helps_rule(margin_pp), source=SOURCE, evidence=trained(deep, "A"))
     for worse, better, what in [("C", "D", "1x1 convs (C) vs 3x3 in the same places (D)"),
                                 ("E", "D", "19 layers (E) vs 16 (D)")]:
         if {worse, better} <= configs:
             rec.claim(f"vgg.{worse}_vs_{better}", f"{what}: {worse}'s error minus {better}'s",
                       paper_diff(worse, better), difference(worse, better), "pp", None, source=SOURCE,
-                      note="reported, not judged")
+                      note="reported, not judged", evidence=trained(worse, better))
     if {"B", "B-5x5"} <= configs:
         params = runs.groupby("config").params.first()
         rec.claim("vgg.shallow_5x5_worse", "B with each pair of 3x3 convs replaced by one 5x5 has a higher error "
                   "than B (B-5x5's error minus B's)", "> 0 (paper: 7% higher top-1)", difference("B-5x5", "B"), "pp",
                   above(margin_pp, why=f"the minimum effect is {margin_pp} pp"),
-                  source="Simonyan & Zisserman 2015, Section 4.1",
+                  source="Simonyan & Zisserman 2015, Section 4.1", evidence=trained("B-5x5", "B"),
                   note=f"B-5x5 has {weight_layers('B-5x5')} weight layers and {int(params['B-5x5']):,} parameters at "
                   f"this width, B {int(params['B']):,}")
     diverged = runs[runs.diverged_at_step.notna()]

@@ -34,3 +34,18 @@ def test_budget_sweep_decides_every_size_and_epoch_by_the_depth_rule(smoke_resul
     assert_holds_under(claims["vgg.holds_under.depth_better.D"], table[table.config == "D"])
     epochs = table[table.config == "D"].groupby("epochs")["mean"].mean()
     assert claims["vgg.trend.D.epochs"]["measured"] == pytest.approx(epochs.iloc[-1] - epochs.iloc[0])
+
+
+def test_each_claim_rests_on_its_runs_at_plateau_and_at_half_of_them(smoke_results):
+    results = smoke_results["04_vgg_depth"]
+    claims, runs = claims_of(results), table_of(results, "runs")
+    pair = runs[runs.config.isin(["A", "D"])]
+    claim = claims["vgg.depth_better.D"]
+    assert claim["about"] == "trained" and claim["at_plateau"] == [int(pair.at_plateau.sum()), len(pair)] == [
+        claim["at_plateau"][0], 4]
+    half = {c: 100 * (1 - runs[runs.config == c].sort_values("seed").half_test_acc.to_numpy()) for c in ("A", "D")}
+    assert claim["half_budget"]["measured"] == pytest.approx((half["D"] - half["A"]).mean())
+    assert set(runs.stop) <= {"plateau", "cap"} and (runs.trained <= results["params"]["epochs"]).all()
+    assert (runs.half_at == (runs.trained + 1) // 2).all()
+    if claim["at_plateau"][0] < 4:
+        assert claim["verdict"] in ("inconclusive", "not_applicable") and claim["budget_limited"]
