@@ -4,11 +4,13 @@ Section 5; Lin et al. 2014): the parameters a GAP head saves, and whether it is 
 from __future__ import annotations
 
 import keras
+import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from cnnlab import probe, sweep
 from cnnlab.compare import above, not_below, paired_difference, per_seed, summarise
+from cnnlab.convergence import evidence
 from cnnlab.models.convnet import conv_stack, stages_layout
 from cnnlab.models.googlenet import googlenet, mini_googlenet
 from cnnlab.models.heads import HEADS, formula_params, head_params, with_head
@@ -86,10 +88,14 @@ def builds(plan, backbones: dict, head_args: dict, learning_rate: float) -> dict
 
 
 def summary(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per backbone and head: parameters, mean and sd of train and test accuracy and their gap, s per epoch."""
+    """Per backbone and head: parameters, mean and sd of train and test accuracy and their gap, the epochs
+    trained (mean), the runs at plateau, s per epoch."""
     trained = summarise(runs, ["backbone", "head"], ["train_acc", "test_acc", "train_test_gap"],
                         first=["head_params", "params"])
-    trained["s_per_epoch"] = runs.groupby(["backbone", "head"], sort=False).s_per_epoch.mean().to_numpy()
+    by_net = runs.groupby(["backbone", "head"], sort=False)
+    trained["epochs"] = by_net.trained.mean().to_numpy()
+    trained["at_plateau"] = by_net.at_plateau.sum().to_numpy()
+    trained["s_per_epoch"] = by_net.s_per_epoch.mean().to_numpy()
     return trained
 
 
@@ -101,13 +107,17 @@ def gap_rule(margin_pp: float):
 
 def accuracy_claims(rec, runs: pd.DataFrame, margin_pp: float, budget: str) -> None:
     """GAP (and NiN) at least as accurate as FC; FC overfits more; dropout helps FC: per-seed differences
-    in percentage points with a margin of `margin_pp`."""
+    in percentage points with a margin of `margin_pp`, on nets trained to their plateau and at half of
+    each run."""
     trained = set(zip(runs.backbone, runs["head"]))
 
     def difference(backbone, a, b, column):
         """Per seed, `column` of head a minus head b on `backbone`, in percentage points."""
         return paired_difference(per_seed(runs, column, backbone=backbone, head=a),
                                  per_seed(runs, column, backbone=backbone, head=b), scale=100)
+
+    def at_plateau(backbone, a, b, column):
+        return evidence(runs, half=difference(backbone, a, b, f"half_{column}"), backbone=backbone, head=[a, b])
 
     def accuracies(head):
         """Mean train and test accuracy of a head, for the notes: a small train-test gap can be underfitting."""
@@ -121,57 +131,57 @@ def accuracy_claims(rec, runs: pd.DataFrame, margin_pp: float, budget: str) -> N
                       f"FC head (test accuracy, {head} minus FC)", "+0.6 pp (GoogLeNet)",
                       difference(backbone, head, "fc", "test_acc"), "pp",
                       gap_rule(margin_pp), source=SOURCES,
-                      note=budget)
+                      note=budget, evidence=at_plateau(backbone, head, "fc", "test_acc"))
     effect = above(margin_pp, why=f"the minimum effect is {margin_pp} pp")
     if {("convnet", "fc"), ("convnet", "gap")} <= trained:
         rec.claim("gap.fc_overfits_more", "The FC head overfits more: its train-test gap minus the GAP head's", "> 0",
                   difference("convnet", "fc", "gap", "train_test_gap"), "pp", effect,
-                  source="Szegedy et al. 2015, Section 5", note=f"{accuracies('fc')}; {accuracies('gap')}")
+                  source="Szegedy et al. 2015, Section 5", note=f"{accuracies('fc')}; {accuracies('gap')}",
+                  evidence=at_plateau("convnet", "fc", "gap", "train_test_gap"))
     if {("convnet", "fc"), ("convnet", "fc_dropout")} <= trained:
         rec.claim("gap.dropout_helps_fc", "Dropout helps the FC head (test accuracy, FC + dropout minus FC)",
                   "+1.57 pp (conventional CNN on CIFAR-10: 17.56% -> 15.99% error)",
                   difference("convnet", "fc_dropout", "fc", "test_acc"), "pp", effect,
-                  source=SOURCES)
+                  source=SOURCES, evidence=at_plateau("convnet", "fc_dropout", "fc", "test_acc"))
         rec.claim("gap.dropout_narrows_fc_gap", "Dropout narrows the FC head's train-test gap (FC's gap minus FC + "
                   "dropout's)", "> 0", difference("convnet", "fc", "fc_dropout", "train_test_gap"), "pp", effect,
-                  source="Lin et al. 2014, Section 4", note=f"{accuracies('fc')}; {accuracies('fc_dropout')}")
+                  source="Lin et al. 2014, Section 4", note=f"{accuracies('fc')}; {accuracies('fc_dropout')}",
+                  evidence=at_plateau("convnet", "fc", "fc_dropout", "train_test_gap"))
     rec.metric("diverged_runs", runs[runs.diverged_at_step.notna()][["backbone", "head", "seed"]].to_dict("records"))
 
 
-def closing_table(curves: pd.DataFrame) -> pd.DataFrame:
-    """Per backbone with both heads and epoch: mean test accuracy over seeds of FC and GAP and their difference."""
-
-    def mean_curve(backbone, head):
-        rows = curves[(curves.backbone == backbone) & (curves["head"] == head)]
-        return rows.pivot(index="seed", columns="epoch", values="val_accuracy").to_numpy().mean(axis=0)
-
+def closing_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per backbone with both heads, at half of each run and at its end: mean test accuracy over seeds of FC
+    and GAP and their difference."""
     rows = []
-    for backbone in dict.fromkeys(curves.backbone):
-        if {(backbone, "fc"), (backbone, "gap")} <= set(zip(curves.backbone, curves["head"])):
-            for epoch, (f, g) in enumerate(zip(mean_curve(backbone, "fc"), mean_curve(backbone, "gap")), 1):
-                rows.append(dict(backbone=backbone, epoch=epoch, fc_test_acc=f, gap_test_acc=g, gap_minus_fc=g - f))
+    for backbone in dict.fromkeys(runs.backbone):
+        if {(backbone, "fc"), (backbone, "gap")} <= set(zip(runs.backbone, runs["head"])):
+            for at, column in (("half", "half_test_acc"), ("end", "test_acc")):
+                f, g = (np.mean(per_seed(runs, column, backbone=backbone, head=h)) for h in ("fc", "gap"))
+                rows.append(dict(backbone=backbone, at=at, fc_test_acc=f, gap_test_acc=g, gap_minus_fc=g - f))
     return pd.DataFrame(rows)
 
 
 def closing_claims(rec, trend: pd.DataFrame) -> None:
-    """GAP minus FC after the last epoch, reported with the first epoch's: is the gap closing?"""
+    """GAP minus FC at the end of the runs, reported with its value at half of them: is the gap closing?"""
     for backbone, t in trend.groupby("backbone", sort=False):
-        first, last = t.gap_minus_fc.iloc[0], t.gap_minus_fc.iloc[-1]
-        rec.claim(f"gap.closing.{backbone}", f"{backbone}: GAP minus FC test accuracy after the last epoch (the "
-                  "first epoch's in the note)", None, round(100 * last, 3), "pp", None, source="CLAIMS 05",
-                  note=f"epoch 1: {100 * first:+.2f} pp, epoch {len(t)}: {100 * last:+.2f} pp; "
-                  f"{'closing' if abs(last) < abs(first) else 'not closing'} over {len(t)} epochs")
+        half, end = t.gap_minus_fc.iloc[0], t.gap_minus_fc.iloc[-1]
+        rec.claim(f"gap.closing.{backbone}", f"{backbone}: GAP minus FC test accuracy at the end of training (at half "
+                  "of it in the note)", None, round(100 * end, 3), "pp", None, source="CLAIMS 05",
+                  note=f"at half of each run: {100 * half:+.2f} pp, at its end: {100 * end:+.2f} pp; "
+                  f"{'closing' if abs(end) < abs(half) else 'not closing'}")
 
 
 def plot(curves: pd.DataFrame, trained: pd.DataFrame):
-    """Test accuracy per epoch of every run (per backbone and head), and the train-test gap per head."""
+    """Accuracy on the held-out training images per epoch of every run (per backbone and head), and the
+    train-test gap per head."""
     fig, axes = probe.new_figure(2)
     curves = curves.assign(model=curves.backbone + " " + curves["head"])
     styles = {model: (f"C{i}", "o", "-" if model.startswith("convnet ") else "--")
               for i, model in enumerate(dict.fromkeys(curves.model))}
     probe.plot_runs(axes[0], curves, "epoch", "model", "val_accuracy", styles)
     axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[0].set(xlabel="epoch", ylabel="test accuracy", title="test accuracy per epoch")
+    axes[0].set(xlabel="epoch", ylabel="held-out accuracy", title="held-out accuracy per epoch")
     axes[0].legend(fontsize=7)
     axes[1].bar(range(len(trained)), trained.train_test_gap, yerr=trained.train_test_gap_sd, capsize=3,
                 color=[f"C{i}" for i in range(len(trained))])

@@ -38,3 +38,17 @@ def test_sweep_decides_every_backbone_width_and_epoch_by_the_gap_rule(smoke_resu
     assert_holds_under(claims["gap.holds_under.accuracy"], table)
     backbones = table.groupby("backbone", sort=False)["mean"].mean()
     assert claims["gap.trend.backbone"]["measured"] == pytest.approx(backbones.iloc[-1] - backbones.iloc[0])
+
+
+def test_head_claims_rest_on_their_runs_at_plateau_and_at_half_of_them(smoke_results):
+    results = smoke_results["05_googlenet_gap"]
+    claims, runs = claims_of(results), table_of(results, "runs")
+    pair = runs[runs.backbone == "convnet"].sort_values("seed")
+    claim = claims["gap.accuracy.convnet.gap"]
+    assert claim["about"] == "trained" and claim["at_plateau"] == [int(pair.at_plateau.sum()), len(pair)]
+    half = {h: 100 * pair[pair["head"] == h].half_test_acc.to_numpy() for h in ("fc", "gap")}
+    assert claim["half_budget"]["measured"] == pytest.approx((half["gap"] - half["fc"]).mean())
+    assert set(runs.stop) <= {"plateau", "cap"} and (runs.trained <= results["params"]["epochs"]).all()
+    assert (runs.half_at == (runs.trained + 1) // 2).all()
+    if claim["at_plateau"][0] < len(pair):
+        assert claim["verdict"] == "inconclusive" and claim["budget_limited"]
