@@ -9,6 +9,7 @@ import pandas as pd
 
 from cnnlab import arith, lesions, probe
 from cnnlab.compare import above, below, not_above, paired_difference, per_seed
+from cnnlab.convergence import evidence
 from cnnlab.models.cifar_resnet import PAPER_PARAMS_M, cifar_resnet, step_schedule
 from cnnlab.rules import at_least, at_most, exact, within
 from cnnlab.train import compile_sgd, curves_table
@@ -59,7 +60,7 @@ def builds(depths, width_divisor: int, weight_decay: float, steps: int, learning
 def measure(train_probe, test, lesion_seed: int, lesion_images: int, max_k: int, draws: int, lesioned_nets):
     """`run_steps`' describe hook: the training cross-entropy and error on `train_probe` and the test error,
     in inference mode; for the nets `lesioned_nets` of seed `lesion_seed`, their lesion table (k random blocks
-    up to `max_k` for a ResNet)."""
+    up to `max_k` for a ResNet; single blocks only at half the run)."""
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     def describe(model, run):
@@ -68,7 +69,7 @@ def measure(train_probe, test, lesion_seed: int, lesion_images: int, max_k: int,
                      train_error=float(np.mean(np.argmax(logits, -1) != train_probe[1])),
                      test_error=lesions.error(model, *test))
         if run["seed"] == lesion_seed and (run["net"], run["depth"]) in lesioned_nets:
-            k = max_k if run["net"] == "resnet" else 0  # random sets only of residual blocks
+            k = max_k if run["net"] == "resnet" and not run["at_half"] else 0  # random sets only of residual blocks
             found["lesions"] = lesions.lesion_table(model, test[0][:lesion_images], test[1][:lesion_images], k,
                                                     draws, lesion_seed)
         return found
@@ -78,69 +79,89 @@ def measure(train_probe, test, lesion_seed: int, lesion_images: int, max_k: int,
 
 def degradation_claims(rec, runs: list[dict], shallow: int, deep: int, margin: float, margin_pp: float) -> None:
     """He et al. Fig. 6: the deep plain net trains worse than the shallow one; the deep ResNet does not, and
-    beats the deep plain net. Per-seed differences of the training cross-entropy (inference mode)."""
+    beats the deep plain net. Per-seed differences of the training cross-entropy (inference mode), each
+    decided on trained nets: every run at its plateau, the same verdict at half the schedule."""
 
     def difference(a, b, column="train_ce", scale=1.0):
         return paired_difference(per_seed(runs, column, net=a[0], depth=a[1]),
                                  per_seed(runs, column, net=b[0], depth=b[1]), scale=scale)
+
+    def trained(a, b, column="train_ce", scale=1.0):
+        picked = [r for r in runs if (r["net"], r["depth"]) in (a, b)]
+        return evidence(picked, half=difference(a, b, f"half_{column}", scale))
 
     effect = dict(why=f"the minimum effect is {margin} in cross-entropy")
     source = f"{SOURCE_HE}, Fig. 6"
     rec.claim("resnet.degradation.train", f"Degradation: plain-{deep} ends with a higher training loss than "
               f"plain-{shallow} (training cross-entropy, {deep} minus {shallow})", "> 0",
               difference(("plain", deep), ("plain", shallow)), "nats", above(margin, **effect), source=source,
-              note="an optimisation problem, not overfitting: measured on training images")
+              note="an optimisation problem, not overfitting: measured on training images",
+              evidence=trained(("plain", deep), ("plain", shallow)))
     rec.claim("resnet.degradation.test", f"plain-{deep}'s test error is higher than plain-{shallow}'s too ({deep} "
               f"minus {shallow})", "> 0", difference(("plain", deep), ("plain", shallow), "test_error", 100), "pp",
-              above(margin_pp, why=f"the minimum effect is {margin_pp} pp"), source=source)
+              above(margin_pp, why=f"the minimum effect is {margin_pp} pp"), source=source,
+              evidence=trained(("plain", deep), ("plain", shallow), "test_error", 100))
     rec.claim("resnet.residual.deeper_trains", f"ResNet-{deep} trains at least as well as ResNet-{shallow} "
               f"(training cross-entropy, {deep} minus {shallow})", "<= 0",
               difference(("resnet", deep), ("resnet", shallow)), "nats",
-              not_above(margin, why=f"a loss up to {margin} higher is within noise"), source=source)
+              not_above(margin, why=f"a loss up to {margin} higher is within noise"), source=source,
+              evidence=trained(("resnet", deep), ("resnet", shallow)))
     rec.claim("resnet.residual.fixes_degradation", f"ResNet-{deep} trains clearly better than plain-{deep} "
               "(training cross-entropy, ResNet minus plain)", "< 0", difference(("resnet", deep), ("plain", deep)),
-              "nats", below(-margin, **effect), source=source)
+              "nats", below(-margin, **effect), source=source, evidence=trained(("resnet", deep), ("plain", deep)))
     rec.metric("diverged_runs", [dict(net=r["net"], depth=r["depth"], seed=r["seed"], step=r["diverged_at_step"])
                                  for r in runs if r["diverged_at_step"]])
 
 
-def lesion_frame(runs: list[dict]) -> pd.DataFrame:
-    """Every lesion table of the runs, with the net's name."""
-    return pd.concat([r["lesions"].assign(net=f"{r['net']}{r['depth']}") for r in runs if "lesions" in r],
+def lesion_frame(runs: list[dict], column: str = "lesions") -> pd.DataFrame:
+    """Every lesion table of the runs (`half_lesions`: those at half the run), with the net's name."""
+    return pd.concat([r[column].assign(net=f"{r['net']}{r['depth']}") for r in runs if column in r],
                      ignore_index=True)
 
 
-def lesion_claims(rec, table: pd.DataFrame, resnet: str, plain: str, small_pp: float) -> None:
+def lesion_claims(rec, runs: list[dict], resnet: str, plain: str, small_pp: float) -> pd.DataFrame:
     """Veit et al.: deleting one residual block costs little; deleting a layer of a plain net drops it to about
-    chance; the error grows with the number of deleted blocks (reported)."""
-    res = table[(table.net == resnet) & (table.kind == "single")]
+    chance (each on the trained net, and at half its run for the half-budget check); the error grows with
+    the number of deleted blocks (reported). Returns the lesion table."""
+    table, half = lesion_frame(runs), lesion_frame(runs, "half_lesions")
+    lesioned = [r for r in runs if "lesions" in r]
+
+    def single(frame, net):
+        return frame[(frame.net == net) & (frame.kind == "single")]
+
+    def trained(net, value):
+        return evidence([r for r in lesioned if f"{r['net']}{r['depth']}" == net], half=value)
+
+    res = single(table, resnet)
     rec.claim("resnet.lesion.single_block_small", f"Deleting one residual block of a trained {resnet} costs little "
               "(median test-error increase over its blocks)", "small", 100 * res.increase.median(), "pp",
               at_most(small_pp, why=f"'little': {small_pp} pp or less"), source=f"{SOURCE_VEIT}, Fig. 3",
+              evidence=trained(resnet, 100 * single(half, resnet).increase.median()),
               note=f"{len(res)} blocks; mean {100 * res.increase.mean():.1f} pp, largest "
               f"{100 * res.increase.max():.1f} pp ({res.deleted.iloc[int(res.increase.argmax())]}); intact error "
               f"{table[table.net == resnet].error.iloc[0]:.3f}")
-    flat = table[(table.net == plain) & (table.kind == "single")]
+    flat = single(table, plain)
     rec.claim("resnet.lesion.plain_layer_to_chance", f"Deleting one block of a trained {plain} drops it towards "
               "chance (mean test error over its deletable blocks; chance 0.9)", "about 0.9", flat.error.mean(),
               "error", at_least(0.8, partial=0.6, why="near chance; partial: most of the way"),
               source=f"{SOURCE_VEIT}, Fig. 3", note=f"intact error {table[table.net == plain].error.iloc[0]:.3f}; "
-              f"{len(flat)} blocks")
+              f"{len(flat)} blocks", evidence=trained(plain, single(half, plain).error.mean()))
     grows = table[(table.net == resnet) & (table.kind == "random")].groupby("k").error.mean()
     rec.claim("resnet.lesion.random_k", f"{resnet}: test error as k random blocks are deleted (k = "
               f"{grows.index.max()}; the others in the note)", "grows smoothly", float(grows.iloc[-1]), "error", None,
               source=f"{SOURCE_VEIT}, Fig. 5", note=", ".join(f"k={k}: {e:.3f}" for k, e in grows.items()))
+    return table
 
 
 def plot(runs: list[dict], lesion_table: pd.DataFrame, resnet: str):
-    """He et al.'s Fig. 6 analogue (training error per step of plain and residual nets) and the single-block
-    lesions of the ResNet."""
+    """He et al.'s Fig. 6 analogue (the error on held-out training images per step of plain and residual nets)
+    and the single-block lesions of the ResNet."""
     fig, axes = probe.new_figure(3)
     curves = curves_table(runs, ("net", "depth"))
     curves["model"] = curves.net + "-" + curves.depth.astype(str)
     for ax, net in zip(axes, ("plain", "resnet")):
         probe.plot_runs(ax, curves[curves.net == net], "step", "model", "error")
-        ax.set(title=f"{net} nets", xlabel="step", ylabel="training error (fixed training images)")
+        ax.set(title=f"{net} nets", xlabel="step", ylabel="error on held-out training images")
         ax.legend(fontsize=8)
     single = lesion_table[(lesion_table.net == resnet) & (lesion_table.kind == "single")]
     axes[2].bar(range(len(single)), 100 * single.increase, color=["C3" if d else "C0" for d in single.downsampling])

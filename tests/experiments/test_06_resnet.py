@@ -38,3 +38,22 @@ def test_lesion_tables(smoke_results):
     assert claims["resnet.lesion.single_block_small"]["measured"] == pytest.approx(100 * single.increase.median())
     assert claims["resnet.lesion.plain_layer_to_chance"]["measured"] == pytest.approx(
         plain[plain.kind == "single"].error.mean())
+
+
+def test_degradation_rests_on_runs_judged_at_their_cap_and_at_half_the_schedule(smoke_results):
+    results = smoke_results["06_resnet"]
+    claims, runs = claims_of(results), table_of(results, "runs")
+    epochs = results["params"]["epochs"]
+    steps = epochs * -(-results["params"]["n_train"] // results["params"]["batch_size"])
+    assert (runs.trained == steps).all() and (runs.stop != "plateau").all()  # a fixed schedule runs to its cap
+    assert (runs.half_at == steps // 2).all()
+    plain = runs[runs.net == "plain"]
+    claim = claims["resnet.degradation.train"]
+    assert claim["at_plateau"] == [int(plain.at_plateau.sum()), 4]
+
+    def half_ce(depth):
+        return plain[plain.depth == depth].sort_values("seed").half_train_ce.to_numpy()
+
+    assert claim["half_budget"]["measured"] == pytest.approx((half_ce(14) - half_ce(8)).mean())
+    lesioned = claims["resnet.lesion.single_block_small"]
+    assert lesioned["at_plateau"][1] == 1 and lesioned["half_budget"] is not None
