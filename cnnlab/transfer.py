@@ -15,6 +15,7 @@ normalisation `hidden_<i>_bn` travels with it. Two Keras pitfalls, handled here:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import keras
 
-from cnnlab import backend, paths
+from cnnlab import backend, convergence, paths
 from cnnlab.probe import plot_runs
 from cnnlab.train import fit_steps, seed_everything
 
@@ -72,21 +73,53 @@ def _numeric_context() -> dict:
                 cnnlab=paths.package_digest())
 
 
+def _stem(name: str, recipe: dict) -> str:
+    """`name` and a digest of `recipe` with the numeric context: the stored files' common name."""
+    key = json.dumps(dict(recipe=recipe, context=_numeric_context()), sort_keys=True, default=str)
+    return f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+def _save(model, path: Path) -> None:
+    partial = path.with_name(f".{path.stem}.partial-{os.getpid()}.keras")
+    model.save(partial)
+    partial.replace(path)  # a net is stored whole or not at all
+
+
 def stored_model(name: str, recipe: dict, train: Callable[[], keras.Model], folder: Path | None = None):
     """The net that `train()` returns for `recipe` (everything that decides it: data, seed, architecture,
     schedule), trained once and then loaded from `folder` (default results/cache/models) with Keras's
     safe loading. Returns (model, reused)."""
-    key = json.dumps(dict(recipe=recipe, context=_numeric_context()), sort_keys=True, default=str)
     folder = Path(folder or paths.CACHE / "models")
-    path = folder / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.keras"
+    path = folder / f"{_stem(name, recipe)}.keras"
     if path.exists():
         return keras.saving.load_model(path, compile=False), True
     model = train()
     folder.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.partial-{os.getpid()}.keras")
-    model.save(partial)
-    partial.replace(path)  # a net is stored whole or not at all
+    _save(model, path)
     return model, False
+
+
+def stored_run(name: str, recipe: dict, train: Callable[[], tuple[dict, dict]], folder: Path | None = None):
+    """The nets and the record that `train()` returns ({label: model}, a JSON-able dict) for `recipe`, trained
+    once and then loaded from `folder` (default results/cache/models): one `<name>-<digest>.<label>.keras`
+    per net and `<name>-<digest>.json` with the record, written last (a run is reused only when that is
+    there). Returns (nets, record, reused)."""
+    folder = Path(folder or paths.CACHE / "models")
+    stem = _stem(name, recipe)
+    index = folder / f"{stem}.json"
+    if index.exists():
+        stored = json.loads(index.read_text())
+        nets = {label: keras.saving.load_model(folder / f"{stem}.{label}.keras", compile=False)
+                for label in stored["nets"]}
+        return nets, stored["record"], True
+    nets, record = train()
+    folder.mkdir(parents=True, exist_ok=True)
+    for label, model in nets.items():
+        _save(model, folder / f"{stem}.{label}.keras")
+    partial = index.with_name(f".{index.name}.partial-{os.getpid()}")
+    partial.write_text(json.dumps(dict(nets=list(nets), record=record), default=str))
+    partial.replace(index)
+    return nets, record, False
 
 
 def check_variant(name: str) -> tuple[str, bool]:
@@ -119,6 +152,42 @@ def trained_net(name: str, recipe: dict, build, data, steps: int, seed: int, bat
         return model
 
     return stored_model(name, dict(recipe, steps=steps, seed=seed, batch_size=batch_size), train)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedRun:
+    """A net trained to its plateau: the final `model`, the same run's weights at half its length (`half`,
+    where a claim's half-budget value is measured), its convergence record (`cnnlab.convergence.record`, with
+    diverged_at_step) and whether it was loaded from the store (`reused`)."""
+
+    model: keras.Model
+    half: keras.Model
+    record: dict
+    reused: bool
+
+
+def trained_run(name: str, recipe: dict, build, data, cap: int, every: int, plateau: convergence.Plateau,
+                seed: int, batch_size: int = 128) -> TrainedRun:
+    """`build(seed)` (a compiled net with an accuracy metric) trained from `seed` on `data` until its
+    `plateau` on the held-out split `data.x_val` (measured every `every` steps) or `cap` steps, stored under
+    `name` and everything that decides its weights (`recipe` plus the cap, the measurement interval, the
+    plateau's settings, the held-out split's size, seed and batch size) and loaded on later calls."""
+    if data.x_val is None:
+        raise ValueError(f"'{name}' trains to a plateau on held-out training images: the dataset has none (x_val)")
+
+    def train():
+        seed_everything(seed)
+        model = build(seed)
+        curve = fit_steps(model, data, cap, every, (data.x_val, data.y_val), batch_size, seed, verbose=0,
+                          plateau=plateau)
+        half = keras.models.clone_model(model)
+        half.set_weights(curve["half_weights"])
+        return {"final": model, "half": half}, dict(curve["convergence"], diverged_at_step=curve["diverged_at_step"])
+
+    key = dict(recipe, cap=cap, every=every, plateau=dataclasses.asdict(plateau), held_out=len(data.x_val),
+               train_images=len(data.x_train), seed=seed, batch_size=batch_size)
+    nets, record, reused = stored_run(name, key, train)
+    return TrainedRun(nets["final"], nets["half"], record, reused)
 
 
 def plot_transfer(ax, runs, base: dict, title: str = ""):

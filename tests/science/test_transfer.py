@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from cnnlab import data, paths
+from cnnlab.convergence import Plateau
 from cnnlab.suite import runner
 from cnnlab.models.convnet import POOL, conv_stack
 from cnnlab.train import compile_sgd, fit_steps, seed_everything
-from cnnlab.transfer import (NUMERIC_ENV, check_variant, copy_layers, stored_model, trained_net, transfer_builds,
-                             weight_blocks)
+from cnnlab.transfer import (NUMERIC_ENV, check_variant, copy_layers, stored_model, stored_run, trained_net,
+                             trained_run, transfer_builds, weight_blocks)
 
 LAYOUT = [4, POOL, 8, POOL]
 
@@ -147,3 +148,65 @@ def test_a_retrained_source_net_equals_the_stored_one(tmp_path, tiny, monkeypatc
 def test_the_stored_nets_key_covers_every_variable_a_check_run_sets():
     """A check run's source nets differ from the main run's: its environment is part of their key."""
     assert set(NUMERIC_ENV) == set(runner.CHECK_ENV)
+
+
+def test_stored_run_keeps_every_net_and_the_record_and_reuses_them(tmp_path, tiny):
+    calls = []
+
+    def train():
+        calls.append(1)
+        return {"final": fitted(small_net(0), tiny), "half": small_net(0)}, {"stop": "plateau", "trained": 3}
+
+    nets, record, reused = stored_run("net", {"seed": 0}, train, tmp_path)
+    again, record_again, reused_again = stored_run("net", {"seed": 0}, train, tmp_path)
+    assert (reused, reused_again, len(calls)) == (False, True, 1)
+    assert record == record_again == {"stop": "plateau", "trained": 3}
+    assert list(again) == ["final", "half"]
+    for label in nets:
+        for a, b in zip(nets[label].get_weights(), again[label].get_weights()):
+            np.testing.assert_array_equal(a, b)
+    assert sorted(p.name.split(".", 1)[1] for p in tmp_path.iterdir()) == ["final.keras", "half.keras", "json"]
+
+
+@pytest.fixture(scope="module")
+def held_out(tiny):
+    rng = np.random.default_rng(1)
+    return data.Dataset("tiny", tiny.x_train, tiny.y_train, tiny.x_test, tiny.y_test, tiny.class_names,
+                        x_val=rng.random((16, 28, 28, 1), dtype=np.float32), y_val=rng.integers(0, 3, 16))
+
+
+def test_trained_run_trains_to_its_plateau_and_keeps_the_weights_at_half_the_run(tmp_path, held_out, monkeypatch):
+    monkeypatch.setattr(paths, "CACHE", tmp_path)
+    build = lambda s: compile_sgd(small_net(s), 0.1)  # noqa: E731
+    plateau = Plateau("val_accuracy", 0.5, 2)  # a gain of half the held-out images never comes: stops at 3 measurements
+    run = trained_run("base", {}, build, held_out, 40, 2, plateau, seed=5, batch_size=16)
+    assert not run.reused
+    assert {k: run.record[k] for k in ("stop", "at_plateau", "trained", "half_at", "diverged_at_step")} == dict(
+        stop="plateau", at_plateau=True, trained=6, half_at=4, diverged_at_step=None)
+    seed_everything(5)
+    again = build(5)
+    curve = fit_steps(again, held_out, 40, 2, (held_out.x_val, held_out.y_val), 16, 5, verbose=0, plateau=plateau)
+    for a, b in zip(run.half.get_weights(), curve["half_weights"]):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(run.model.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    loaded = trained_run("base", {}, build, held_out, 40, 2, plateau, seed=5, batch_size=16)
+    assert loaded.reused and loaded.record == run.record
+    np.testing.assert_array_equal(kernel(loaded.half, "logits"), kernel(run.half, "logits"))
+
+
+def test_a_stored_run_is_keyed_on_its_plateau_settings(tmp_path, held_out, monkeypatch):
+    monkeypatch.setattr(paths, "CACHE", tmp_path)
+    build = lambda s: compile_sgd(small_net(s), 0.1)  # noqa: E731
+    runs = [trained_run("base", {}, build, held_out, 8, 2, plateau, seed=0, batch_size=16)
+            for plateau in (Plateau("val_accuracy", 0.5, 2), Plateau("val_accuracy", 0.5, 3),
+                            Plateau("val_loss", 0.5, 2), Plateau("val_accuracy", 0.5, 2))]
+    assert [run.reused for run in runs] == [False, False, False, True]
+    assert len(list((tmp_path / "models").glob("*.json"))) == 3
+
+
+def test_trained_run_refuses_data_without_a_held_out_split(tmp_path, tiny, monkeypatch):
+    monkeypatch.setattr(paths, "CACHE", tmp_path)
+    with pytest.raises(ValueError, match=r"^'base' trains to a plateau on held-out training images: the dataset has "
+                                         r"none \(x_val\)$"):
+        trained_run("base", {}, lambda s: compile_sgd(small_net(s), 0.1), tiny, 8, 2, Plateau(), seed=0)
