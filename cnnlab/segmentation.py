@@ -70,13 +70,18 @@ def make_canvases(x: np.ndarray, y: np.ndarray, n: int, size: int = 64, seed=0, 
 
 
 def segmentation_data(n_train: int = 2000, n_test: int = 500, size: int = 64, max_items: int = 3, seed: int = 0,
-                      threshold: float = 0.1, name: str = "fashion_mnist") -> Dataset:
+                      threshold: float = 0.1, name: str = "fashion_mnist", n_val: int = 0) -> Dataset:
     """Canvases from the training split (stream (seed, 0)) and from the test split (stream (seed, 1)) as a
-    `cnnlab.data.Dataset` of images and masks, with CLASS_NAMES."""
+    `cnnlab.data.Dataset` of images and masks, with CLASS_NAMES. With `n_val`, the `n_val` canvases that
+    follow the `n_train` training ones in the training stream are held out (`x_val`, `y_val`: training
+    items, for a plateau; the training canvases stay those of `n_val=0`)."""
+    if n_val < 0:
+        raise ValueError(f"n_val {n_val}; allowed: n_val >= 0")
     ds = load(name)
-    x_train, y_train = make_canvases(ds.x_train, ds.y_train, n_train, size, (seed, 0), max_items, threshold)
+    x, y = make_canvases(ds.x_train, ds.y_train, n_train + n_val, size, (seed, 0), max_items, threshold)
     x_test, y_test = make_canvases(ds.x_test, ds.y_test, n_test, size, (seed, 1), max_items, threshold)
-    return Dataset(f"{name}_canvases", x_train, y_train, x_test, y_test, CLASS_NAMES)
+    held_out = (x[n_train:], y[n_train:]) if n_val else (None, None)
+    return Dataset(f"{name}_canvases", x[:n_train], y[:n_train], x_test, y_test, CLASS_NAMES, *held_out)
 
 
 # --- metrics ----------------------------------------------------------------------------------------

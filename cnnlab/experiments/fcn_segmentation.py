@@ -1,6 +1,7 @@
 """Experiment 09: fully convolutional networks. A classifier's FC layers as convolutions (Long et al. 2015),
 d-regularly sparse kernels for a prediction at every pixel (Li, Zhao & Wang 2014), and FCN-32s/16s/8s and an
-encoder-decoder segmenting canvases of Fashion-MNIST items."""
+encoder-decoder segmenting canvases of Fashion-MNIST items, each net (and the item classifier it starts from)
+trained to its plateau on held-out training images."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import pandas as pd
 
 from cnnlab import arith, probe
 from cnnlab.compare import above, paired_difference, per_seed, summarise
+from cnnlab.convergence import Plateau, evidence
 from cnnlab.models.fcn import (backbone_classifier, centre_pad, convolutionalize, dense_sparse, encoder_decoder, fcn,
                                patch_by_patch, patch_classifier, total_stride)
 from cnnlab.rules import at_least, at_most
 from cnnlab.segmentation import CLASS_NAMES, NUM_CLASSES, class_iu, confusion, plot_segmentations, predict_masks, scores
-from cnnlab.train import compile_adam
+from cnnlab.train import compile_adam, fit_steps, histories_table, seed_everything
 from cnnlab.transfer import trained_net
 
 EXACT = 1e-5  # max |difference| over max |output| that counts as the same output in float32
@@ -40,10 +42,22 @@ def patch_classifier_trained(items, steps: int, seed: int, learning_rate: float)
                    dict(net="patch_classifier"))
 
 
-def backbone_trained(items, widths, fc, steps: int, seed: int, learning_rate: float):
-    """The FCNs' backbone as a 28x28 item classifier (their pretraining), trained on the items."""
-    return _stored("fcn_backbone", lambda s: backbone_classifier(widths, fc, seed=s), items, steps, seed,
-                   learning_rate, dict(net="fcn_backbone", widths=list(widths), fc=list(fc)))
+def backbone_trained(items, widths, fc, steps: int, every: int, seed: int, learning_rate: float, plateau: Plateau,
+                     batch_size: int = 128):
+    """The FCNs' backbone as a 28x28 item classifier (their pretraining): trained by Adam from `seed` on
+    `items.x_train` until its loss on the held-out items (`items.x_val`, measured every `every` steps) has
+    reached its `plateau`, at most `steps` steps. Returns (model, its convergence record with `val_error`, the
+    held-out error at the end)."""
+    if items.x_val is None:
+        raise ValueError("the backbone's plateau is detected on held-out items: prepare them with a val_fraction")
+    seed_everything(seed)
+    model = compile_adam(backbone_classifier(widths, fc, seed=seed), learning_rate)
+    curve = fit_steps(model, items, steps, every, (items.x_val, items.y_val), batch_size, seed, verbose=0,
+                      plateau=plateau)
+    record = dict(curve["convergence"], val_error=curve["error"][-1], diverged_at_step=curve["diverged_at_step"])
+    print(f"backbone: {record['trained']} steps ({record['stop']}; best at {record['best_at']}, last gain "
+          f"{record['last_gain']:.3g}), held-out error {record['val_error']:.3f}")
+    return model, record
 
 
 def exactness(classifier, items: np.ndarray, canvas: np.ndarray) -> pd.DataFrame:
@@ -121,20 +135,21 @@ def speed_claims(rec, table: pd.DataFrame) -> None:
               f"multiply-adds saved are {last.mac_ratio:.1f}x")
 
 
-def segmenters(classifier, models, widths, fc, learning_rate: float) -> dict:
-    """name -> build(seed): the FCNs and the encoder-decoder, each starting from the classifier's
-    (convolutionalised) weights ("fcn32s_fixed" trains only its class scorer), compiled with Adam on per-pixel
-    logits."""
+def segmenters(classifier, models, widths, fc, learning_rate: float, canvas_size: int = 64) -> dict:
+    """name -> build(seed): the FCNs and the encoder-decoder for canvas_size x canvas_size canvases, each
+    starting from the classifier's (convolutionalised) weights ("fcn32s_fixed" trains only its class scorer),
+    compiled with Adam on per-pixel logits."""
     unknown = [m for m in models if m not in SEGMENTERS]
     if unknown:
         raise ValueError(f"unknown segmentation models {unknown}; choose from {list(SEGMENTERS)}")
+    shape = (canvas_size, canvas_size, 1)
 
     def build(name, seed):
         if name == "encoder_decoder":
-            model = encoder_decoder(widths, NUM_CLASSES, classifier=classifier, seed=seed)
+            model = encoder_decoder(widths, NUM_CLASSES, shape, classifier=classifier, seed=seed)
         else:
-            model = fcn(name[3:6], classifier, fixed=name.endswith("fixed"), widths=widths, fc=fc, seed=seed,
-                        name=name)
+            model = fcn(name[3:6], classifier, fixed=name.endswith("fixed"), widths=widths, fc=fc, input_shape=shape,
+                        seed=seed, name=name)
         return compile_adam(model, learning_rate)
 
     return {m: lambda seed, m=m: build(m, seed) for m in models}
@@ -142,32 +157,47 @@ def segmenters(classifier, models, widths, fc, learning_rate: float) -> dict:
 
 def measure_segmentation(canvases, shown_x):
     """`run_seeds`' describe hook: Long et al.'s four metrics and the IU per class on the test canvases, and
-    the predicted classes of the `shown_x` canvases (for the figure)."""
+    (but at half the run) the predicted classes of the `shown_x` canvases (for the figure)."""
 
     def describe(model, row):
         conf = confusion(canvases.y_test, predict_masks(model, canvases.x_test), NUM_CLASSES)
-        return dict(trainable_params=arith.trainable_params(model), **scores(conf), class_iu=class_iu(conf),
-                    predicted=predict_masks(model, shown_x))
+        found = dict(trainable_params=arith.trainable_params(model), **scores(conf), class_iu=class_iu(conf))
+        return found if row.get("at_half") else dict(found, predicted=predict_masks(model, shown_x))
 
     return describe
 
 
 def summary(runs: pd.DataFrame) -> pd.DataFrame:
     """Per model: parameters (all, and trained: the fixed bilinear upsampling and a fixed net's frozen layers are
-    not), mean and sd over seeds of pixel accuracy and mean IU, the paper's mean IU."""
+    not), mean and sd over seeds of pixel accuracy and mean IU, the same at half of each run
+    (`half_mean_iu`), the paper's mean IU, seconds per epoch, the epochs run (mean), the runs at plateau
+    (`at_plateau` of `runs`)."""
     table = summarise(runs, "model", ["pixel_accuracy", "mean_iu"], first=["params", "trainable_params"])
+    by = runs.groupby("model", sort=False)
+    if "half_mean_iu" in runs:
+        table["half_mean_iu"] = by.half_mean_iu.mean().to_numpy()
     table["paper_mean_iu_voc"] = table.model.map(PAPER_MEAN_IU)
-    table["s_per_epoch"] = runs.groupby("model", sort=False).s_per_epoch.mean().to_numpy()
+    table["s_per_epoch"] = by.s_per_epoch.mean().to_numpy()
+    if "at_plateau" in runs:
+        table["epochs"] = by.trained.mean().to_numpy()
+        table["at_plateau"] = [f"{int(v.sum())} of {len(v)}" for _, v in by.at_plateau]
     return table
 
 
 def segmentation_claims(rec, runs: pd.DataFrame, margin_pp: float, fixed_margin_pp: float) -> None:
     """Finer fusion helps (8s and 16s over 32s), fine-tuning beats the fixed net by far; the encoder-decoder
-    is reported beside FCN-8s. Per-seed differences of mean IU in percentage points."""
+    is reported beside FCN-8s. Per-seed differences of mean IU in percentage points. Each is a claim about
+    trained nets: with runs trained to a plateau (`at_plateau` in `runs`) it passes their evidence, the
+    same difference measured at half of each run (`half_mean_iu`) its half-budget estimate."""
     trained = set(runs.model)
 
-    def difference(a, b):
-        return paired_difference(per_seed(runs, "mean_iu", model=a), per_seed(runs, "mean_iu", model=b), scale=100)
+    def difference(a, b, column="mean_iu"):
+        return paired_difference(per_seed(runs, column, model=a), per_seed(runs, column, model=b), scale=100)
+
+    def trained_evidence(a, b):
+        if "at_plateau" not in runs:
+            return None
+        return evidence(runs, about="trained", half=difference(a, b, "half_mean_iu"), model=[a, b])
 
     def paper(a, b):
         return f"+{PAPER_MEAN_IU[a] - PAPER_MEAN_IU[b]:.1f} pp (VOC 2011)"
@@ -177,17 +207,18 @@ def segmentation_claims(rec, runs: pd.DataFrame, margin_pp: float, fixed_margin_
         if {finer, "fcn32s"} <= trained:
             rec.claim(f"fcn.seg.{finer}_over_32s", f"Finer skip fusion segments better: {finer[3:]} minus 32s "
                       "(mean IU)", paper(finer, "fcn32s"), difference(finer, "fcn32s"), "pp", effect,
-                      source=f"{SOURCE_LONG}, Table 2")
+                      source=f"{SOURCE_LONG}, Table 2", evidence=trained_evidence(finer, "fcn32s"))
     if {"fcn32s", "fcn32s_fixed"} <= trained:
         rec.claim("fcn.seg.finetuned_over_fixed", "Fine-tuning every layer beats training only the last one by far: "
                   "FCN-32s minus FCN-32s-fixed (mean IU)", paper("fcn32s", "fcn32s_fixed"),
                   difference("fcn32s", "fcn32s_fixed"), "pp",
                   above(fixed_margin_pp, why=f"'by far': {fixed_margin_pp} pp or more"),
-                  source=f"{SOURCE_LONG}, Sec. 4.2")
+                  source=f"{SOURCE_LONG}, Sec. 4.2", evidence=trained_evidence("fcn32s", "fcn32s_fixed"))
     if {"encoder_decoder", "fcn8s"} <= trained:
         rec.claim("fcn.seg.encoder_decoder_vs_8s", "The encoder-decoder with skips beside FCN-8s: its mean IU minus "
                   "FCN-8s's", None, difference("encoder_decoder", "fcn8s"), "pp", None,
-                  source="lecture seed 003; Ronneberger et al. 2015", note="reported, not judged")
+                  source="lecture seed 003; Ronneberger et al. 2015", note="reported, not judged",
+                  evidence=trained_evidence("encoder_decoder", "fcn8s"))
     rec.metric("diverged_runs", runs[runs.diverged_at_step.notna()][["model", "seed"]].to_dict("records"))
 
 
@@ -208,6 +239,19 @@ def plot_speedup(table: pd.DataFrame):
     axes[1].set(xscale="log", xlabel="image side (pixels)", ylabel="speed-up (x)", title="speed-up")
     for ax in axes:
         ax.set_xticks(table["size"], [str(s) for s in table["size"]])
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(histories: dict):
+    """Each segmentation net's per-pixel loss on the held-out training canvases and its pixel accuracy there,
+    per epoch (a marker per run, a line through the means over seeds): where the runs level off."""
+    fig, axes = probe.new_figure(2)
+    for ax, column, label in ((axes[0], "val_loss", "held-out per-pixel loss"),
+                              (axes[1], "val_accuracy", "held-out pixel accuracy")):
+        probe.plot_runs(ax, histories_table(histories, ("model",), column), "epoch", "model", column)
+        ax.set(xlabel="epoch", ylabel=label)
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
 

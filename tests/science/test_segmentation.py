@@ -81,6 +81,19 @@ def test_segmentation_data_draws_train_and_test_from_their_splits(items):
     assert np.array_equal(ds.x_train, make_canvases(full.x_train, full.y_train, 6, 64, (5, 0))[0])
 
 
+def test_held_out_canvases_follow_the_training_ones_in_their_stream(items):
+    ds = segmentation_data(n_train=6, n_test=4, size=48, seed=5, n_val=3)
+    full = data.load_fashion_mnist()
+    stream = make_canvases(full.x_train, full.y_train, 9, 48, (5, 0))
+    assert ds.x_train.shape == (6, 48, 48, 1) and ds.x_val.shape == (3, 48, 48, 1) and ds.y_val.shape == (3, 48, 48)
+    assert np.array_equal(ds.x_train, stream[0][:6]) and np.array_equal(ds.y_train, stream[1][:6])
+    assert np.array_equal(ds.x_val, stream[0][6:]) and np.array_equal(ds.y_val, stream[1][6:])
+    assert np.array_equal(ds.x_train, segmentation_data(n_train=6, n_test=4, size=48, seed=5).x_train)
+    assert segmentation_data(n_train=6, n_test=4, size=48, seed=5).x_val is None
+    with pytest.raises(ValueError, match="n_val -1; allowed: n_val >= 0"):
+        segmentation_data(n_train=6, n_test=4, n_val=-1)
+
+
 def test_canvas_arguments_are_checked(items):
     with pytest.raises(ValueError, match="canvas size 20.*allowed: size >= 28"):
         make_canvases(*items, 2, size=20)
