@@ -251,6 +251,19 @@ def test_committed_summary_and_report_match_the_scorecard():
     assert {f"{e['experiment']}.html" for e in facts["experiments"]} <= set(pages)
 
 
+# where a reader of another machine's checkout would meet a path of the machine that ran it, or a start-up error
+MACHINE_TRACES = re.compile(r"cuInit|\.(?:smoke|quick|full)[\w-]*\.partial-\d|(?<![\w.])/(?:home|root|tmp|work|Users)/")
+
+
+def test_committed_results_hold_no_path_or_start_up_noise_of_the_machine_that_ran_them():
+    ignored = {REPO / "results" / part for part in ("runs", "cache", ".report.partial")}
+    found = [f"{path.relative_to(REPO)}: {match.group()}"
+             for path in sorted((REPO / "results").rglob("*"))
+             if path.suffix in {".md", ".json", ".html", ".csv"} and not ignored & set(path.parents)
+             for match in [MACHINE_TRACES.search(path.read_text(errors="replace"))] if match]
+    assert found == []
+
+
 # In a browser: Playwright drives Debian's chromium (`make browser` installs it).
 
 @pytest.fixture(scope="module")
