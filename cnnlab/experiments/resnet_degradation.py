@@ -9,7 +9,7 @@ import pandas as pd
 
 from cnnlab import arith, lesions, probe
 from cnnlab.compare import above, below, not_above, paired_difference, per_seed
-from cnnlab.convergence import evidence
+from cnnlab.convergence import Plateau, evidence
 from cnnlab.models.cifar_resnet import PAPER_PARAMS_M, cifar_resnet, step_schedule
 from cnnlab.rules import at_least, at_most, exact, within
 from cnnlab.train import compile_sgd, curves_table
@@ -55,6 +55,18 @@ def builds(depths, width_divisor: int, weight_decay: float, steps: int, learning
 
     return {(net, d): lambda s, net=net, d=d: build(net == "resnet", d, s) for net in ("plain", "resnet")
             for d in depths}
+
+
+def last_phase_plateau(epochs: int, min_delta: float, patience: int) -> Plateau:
+    """The plateau of a run on He et al.'s schedule, judged inside its last phase (the last quarter, at the final
+    rate): the best held-out cross-entropy of the last `patience` epochs against the best before them, with at
+    least one epoch at the final rate before that window, so that the gain of the last rate drop itself is not
+    counted as the net still improving. The run goes on to the end of the schedule either way."""
+    last_phase = epochs - -(-3 * epochs // 4)
+    if not 1 <= patience < last_phase:
+        raise ValueError(f"patience must be between 1 and {last_phase - 1} with {epochs} epochs (inside the last "
+                         f"{last_phase} epochs, at the final rate, after the first of them), got {patience}")
+    return Plateau("val_loss", min_delta, patience, stop_early=False)
 
 
 def measure(train_probe, test, lesion_seed: int, lesion_images: int, max_k: int, draws: int, lesioned_nets):

@@ -57,3 +57,22 @@ def test_degradation_rests_on_runs_judged_at_their_cap_and_at_half_the_schedule(
     assert claim["half_budget"]["measured"] == pytest.approx((half_ce(14) - half_ce(8)).mean())
     lesioned = claims["resnet.lesion.single_block_small"]
     assert lesioned["at_plateau"][1] == 1 and lesioned["half_budget"] is not None
+
+
+def test_the_plateau_is_judged_at_the_final_rate_without_the_last_drop_itself():
+    from cnnlab import convergence
+    from cnnlab.experiments.resnet_degradation import last_phase_plateau
+
+    # held-out cross-entropy of a plain-20 over 20 epochs of the quick schedule (the rate / 10 after epoch 15)
+    val_loss = [2.313, 2.462, 15.399, 7.001, 2.747, 1.376, 1.673, 0.746, 0.957, 1.383,
+                1.082, 0.689, 0.616, 0.619, 0.589, 0.575, 0.552, 0.548, 0.546, 0.545]
+    plateau = last_phase_plateau(20, 0.01, 3)
+    assert (plateau.monitor, plateau.patience, plateau.stop_early) == ("val_loss", 3, False)
+    assert convergence.last_gain(val_loss, plateau) == pytest.approx(0.552 - 0.545)
+    assert convergence.reached(val_loss, plateau)
+    # a window over the whole last quarter would count the drop's own gain (0.589 -> 0.545) as still improving
+    assert not convergence.reached(val_loss, convergence.Plateau("val_loss", 0.01, 5, stop_early=False))
+    with pytest.raises(ValueError, match="patience must be between 1 and 4 with 20 epochs"):
+        last_phase_plateau(20, 0.01, 5)
+    with pytest.raises(ValueError, match="between 1 and 1 with 8 epochs"):
+        last_phase_plateau(8, 0.01, 2)
