@@ -151,7 +151,7 @@ def scorecard_markdown(runs: list[dict], profile: str, missing: dict[str, str]) 
               .to_markdown(index=False), "", *_sweeps(claims), "## Rules and notes", ""]
     for _, c in claims.iterrows():
         seeds = f" Per seed: {c['per_seed']}." if c["per_seed"] else ""
-        note = f" Note: {c['note']}" if c["note"] else ""
+        note = f" Note: {c['note'].rstrip('.')}." if c["note"] else ""
         convergence = f" {c['convergence']}" if c["convergence"] else ""
         lines.append(f"- `{c['id']}` ({c['source']}): {c['rule']}.{seeds}{note}{convergence}")
     return "\n".join(lines) + "\n"

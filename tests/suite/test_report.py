@@ -219,7 +219,7 @@ def test_trained_claims_show_their_convergence_and_the_budget_limited_are_counte
     fake_run(toy_root, "02_b", "quick", [claim("b.x", "partial")])
     written = report.build("quick")
     rules = written.scorecard.read_text().split("## Rules and notes\n", 1)[1]
-    assert ("- `a.x` (s): r. Note: budget-limited: 1 of 3 runs still improving at the cap At plateau: 2 of 3; at "
+    assert ("- `a.x` (s): r. Note: budget-limited: 1 of 3 runs still improving at the cap. At plateau: 2 of 3; at "
             "half the budget: partial (1.25 pp).\n") in rules
     assert "- `a.y` (s): r. At plateau: 3 of 3.\n" in rules
     assert "- `a.z` (s): r.\n" in rules  # a claim that trains nothing reads as before
