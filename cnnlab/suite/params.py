@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import operator
 import re
 from dataclasses import dataclass, field
@@ -35,6 +36,21 @@ RUNNER_KEYS = {"profile": str, "seed": int, "output_dir": str}
 
 class ParamError(ValueError):
     """A parameter file, profile, key or value that cannot be used; the message is one line."""
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader (no tags), refusing a key that appears twice in one mapping instead of keeping the
+    last value."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"the key '{key}' appears twice",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 @dataclass(frozen=True)
@@ -71,11 +87,12 @@ class Spec:
     help: str = ""
 
     def describe(self) -> str:
-        """What is allowed, as a person reads it: "list[float], each above 0 and below 1, non-empty"."""
+        """What is allowed, as a person reads it: "list[float], each finite, above 0 and below 1, non-empty"."""
         parts = [self.type]
-        if self.bounds:
-            each = "each " if self.type.startswith("list") else ""
-            parts.append(each + " and ".join(f"{op} {_num(bound)}" for op, bound in self.bounds))
+        conditions = (["finite"] if "float" in self.type else []) + (
+            [" and ".join(f"{op} {_num(bound)}" for op, bound in self.bounds)] if self.bounds else [])
+        if conditions:
+            parts.append(("each " if self.type.startswith("list") else "") + ", ".join(conditions))
         if self.non_empty:
             parts.append("non-empty")
         return ", ".join(parts)
@@ -85,7 +102,8 @@ class Spec:
             return False
         if self.non_empty and not value:
             return False
-        return all(BOUNDS[op](number, bound) for number in _numbers(value) for op, bound in self.bounds)
+        return all(math.isfinite(number) and all(BOUNDS[op](number, bound) for op, bound in self.bounds)
+                   for number in _numbers(value))
 
     def convert(self, value):
         """An accepted value with ints where floats are declared turned into floats."""
@@ -204,7 +222,11 @@ def load(params_file: Path) -> Experiment:
     if not notebook.exists():
         raise ParamError(f"{where}: no notebook {paths.rel(notebook)}")
     try:
-        spec = yaml.safe_load(params_file.read_text()) or {}
+        spec = yaml.load(params_file.read_text(encoding="utf-8"), Loader=UniqueKeyLoader) or {}
+    except UnicodeDecodeError as err:
+        raise ParamError(f"{where}: not UTF-8 text (byte {err.start}); save it as UTF-8 YAML") from None
+    except OSError as err:
+        raise ParamError(f"{where}: cannot be read ({err.strerror})") from None
     except yaml.YAMLError as err:
         raise ParamError(f"{where}: not valid YAML ({_one_line(err)})") from None
     if not isinstance(spec, dict):

@@ -195,7 +195,7 @@ def test_show_prints_each_parameter_with_what_it_allows_and_each_profile(toy_roo
     out = capsys.readouterr().out
     assert out.startswith("99_toy: Toy experiment\nnotebook notebooks/99_toy.ipynb, profiles in params/99_toy.yaml\n")
     assert "\nn: int\n    smoke  2  (from the params file)\n    quick  3\n    full   4  (from the params file)\n" in out
-    assert "\nrate: float\n    smoke  0.5\n    quick  0.5\n    full   1.0  (from the params file)\n" in out
+    assert "\nrate: float, finite\n    smoke  0.5\n    quick  0.5\n    full   1.0  (from the params file)\n" in out
     assert "\nseed:" not in out and "\noutput_dir:" not in out  # the runner's own keys
     assert main(["show", "42"]) == 2
     one_error_line(capsys, "unknown experiment '42'")

@@ -315,7 +315,7 @@ def test_specs_are_read_from_annotations_and_comments(toy_root):
     use_specified(toy_root)
     specs = load_toy().specs
     assert specs["n_seeds"] == params.Spec("int", (("at least", 1.0),), False, "paired seeds")
-    assert specs["thresholds"].describe() == "list[float], each above 0 and below 1, non-empty"
+    assert specs["thresholds"].describe() == "list[float], each finite, above 0 and below 1, non-empty"
     assert specs["stages"].describe() == "list[list[int]], each at least 1"
     assert specs["name"] == params.Spec("str", (), False, "no bounds")
     resolved = params.resolve(load_toy(), "quick", {"thresholds": [0.5], "rate": 1})
@@ -330,10 +330,10 @@ def test_specs_are_read_from_annotations_and_comments(toy_root):
         ("widths", ["a", 3], "list[int], each at least 1, non-empty", '["a", 3] (list)'),
         ("widths", [], "list[int], each at least 1, non-empty", "[] (list)"),
         ("widths", [7, 0], "list[int], each at least 1, non-empty", "[7, 0] (list)"),
-        ("thresholds", [0.5, 1.5], "list[float], each above 0 and below 1, non-empty", "[0.5, 1.5] (list)"),
-        ("thresholds", 0.5, "list[float], each above 0 and below 1, non-empty", "0.5 (float)"),
+        ("thresholds", [0.5, 1.5], "list[float], each finite, above 0 and below 1, non-empty", "[0.5, 1.5] (list)"),
+        ("thresholds", 0.5, "list[float], each finite, above 0 and below 1, non-empty", "0.5 (float)"),
         ("stages", [[16], ["x"]], "list[list[int]], each at least 1", '[[16], ["x"]] (list)'),
-        ("rate", 0, "float, above 0 and at most 1", "0 (int)"),
+        ("rate", 0, "float, finite, above 0 and at most 1", "0 (int)"),
         ("seed", -5, None, None),
     ],
 )
@@ -364,3 +364,33 @@ def test_a_profile_out_of_bounds_is_refused_when_the_file_is_read(toy_root):
 def test_a_notebook_whose_declarations_do_not_hold_is_refused(toy_root, line, parts):
     use_specified(toy_root, SPECIFIED.replace("n_seeds: int = 3  # paired seeds [at least 1]", line))
     raises_one_line(load_toy, "notebooks/99_toy.ipynb: ", *parts)
+
+
+RATE = "float, finite, above 0 and at most 1"
+
+
+@pytest.mark.parametrize("text, allowed, shown", [
+    ("rate=inf", RATE, "Infinity (float)"), ("rate=.inf", RATE, "Infinity (float)"),
+    ("rate=-inf", RATE, "-Infinity (float)"), ("rate=nan", RATE, "NaN (float)"),
+    ("thresholds=[0.5, .inf]", "list[float], each finite, above 0 and below 1, non-empty", "[0.5, Infinity] (list)")])
+def test_a_bound_means_finite(toy_root, text, allowed, shown):
+    use_specified(toy_root)
+    key, value = params.parse_override(text)
+    message = raises_one_line(lambda: params.resolve(load_toy(), "quick", {key: value}))
+    assert message == f"params/99_toy.yaml: -p: key '{key}' must be {allowed}, got {shown}"
+
+
+def test_a_key_twice_in_a_parameter_file_is_refused(toy_root):
+    write_toy(toy_root, yaml_text=TOY_YAML.replace("quick: {}", "quick: {n: 5, n: 6}"))
+    raises_one_line(load_toy, "params/99_toy.yaml: not valid YAML", "the key 'n' appears twice", "line 5")
+    write_toy(toy_root, yaml_text=TOY_YAML + "title: Again\n")
+    raises_one_line(load_toy, "params/99_toy.yaml: not valid YAML", "the key 'title' appears twice", "line 7")
+
+
+def test_a_parameter_file_that_is_not_text_or_not_a_file_is_one_line(toy_root):
+    path = toy_root / "params" / "99_toy.yaml"
+    path.write_bytes(b"title: Toy\n\xff\xfe\x00binary")
+    raises_one_line(load_toy, "params/99_toy.yaml: not UTF-8 text (byte 11); save it as UTF-8 YAML")
+    path.unlink()
+    path.mkdir()
+    raises_one_line(load_toy, "params/99_toy.yaml: cannot be read (Is a directory)")
