@@ -4,13 +4,14 @@ A run lives in `results/runs/<experiment>/<profile>/`: the executed notebook, it
 and `results.json`. A new run executes into a fresh `.<profile>.partial-<pid>/` beside it and replaces the
 run folder only once it has finished with a saved record (its executed notebook then names the run folder,
 relative to the repository); a failed or interrupted run leaves the previous results as they were and its
-own notebook in `<profile>.failed/`. `.<profile>.lock` (the owner's pid) keeps two runs of one experiment
-and profile apart. A run whose cache key matches the existing results.json is skipped at once.
+own notebook in `<profile>.failed/`. An OS lock on `.<profile>.lock` (naming its owner's pid) keeps two runs
+of one experiment and profile apart. A run whose cache key matches the existing results.json is skipped at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -395,22 +396,29 @@ def _replace(source: Path, target: Path) -> None:
 
 @contextlib.contextmanager
 def _locked(folder: Path, what: str):
-    """Hold `.<profile>.lock` beside the run folder (it names the owner's pid) while running; refuse with
-    RunBusy while a live process holds it, take it over from one that is gone."""
+    """Hold an OS lock (`flock`) on `.<profile>.lock` beside the run folder while running: the kernel releases it
+    when the process dies, so a lock left by a crash, or naming a pid reused since, blocks nothing. The file
+    names the owner's pid for the message; RunBusy while another live run holds it."""
     lock = folder.with_name(f".{folder.name}.lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
     while True:
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+        except IsADirectoryError:
+            raise RunFailed(f"{paths.rel(lock)} is a folder where {what}'s lock file belongs: remove it "
+                            f"(rm -r {paths.rel(lock)})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.read(fd, 32).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise RunBusy(f"{what} is already running in process {owner} ({paths.rel(lock)}): wait for it to "
+                          "finish, or stop it") from None
+        if _same_file(fd, lock):
             break
-        except FileExistsError:
-            owner = _lock_owner(lock)
-            if owner is not None and _alive(owner):
-                raise RunBusy(f"{what} is already running in process {owner} ({paths.rel(lock)}): wait for it to "
-                              "finish, or stop it") from None
-            lock.unlink(missing_ok=True)  # left by a process that is gone
-    with os.fdopen(fd, "w") as f:
-        f.write(f"{os.getpid()}\n")
+        os.close(fd)  # the owner before us removed the file after we opened it: lock the one there now
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
     # a run killed between the two renames of _replace left its predecessor as .<profile>.old
     old = folder.with_name(f".{folder.name}.old")
     if old.exists() and not folder.exists():
@@ -419,20 +427,12 @@ def _locked(folder: Path, what: str):
         yield
     finally:
         lock.unlink(missing_ok=True)
+        os.close(fd)
 
 
-def _lock_owner(lock: Path) -> int | None:
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether the open `fd` is still the file at `path`."""
     try:
-        return int(lock.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
         return False
-    except PermissionError:
-        return True
-    return pid != 0

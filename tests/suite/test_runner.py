@@ -337,6 +337,24 @@ def test_a_stale_lock_is_taken_over(toy_root, stable_source):
     assert not lock.exists()
 
 
+def test_a_lock_naming_a_live_process_that_holds_no_lock_blocks_nothing(toy_root, stable_source):
+    lock = toy_root / "results" / "runs" / "99_toy" / ".quick.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text(f"{os.getpid()}\n")  # alive (this test), as a pid reused after a crash would be
+    assert run()[0].status == "done"
+    assert not lock.exists()
+
+
+def test_a_folder_where_the_lock_belongs_is_one_line_naming_the_fix(toy_root, stable_source):
+    lock = toy_root / "results" / "runs" / "99_toy" / ".quick.lock"
+    lock.mkdir(parents=True)
+    with pytest.raises(runner.RunFailed) as info:
+        run()
+    assert str(info.value) == ("results/runs/99_toy/.quick.lock is a folder where 99_toy quick's lock file belongs: "
+                               "remove it (rm -r results/runs/99_toy/.quick.lock)")
+    assert sorted(p.name for p in lock.parent.iterdir()) == [".quick.lock"]  # nothing run, nothing written
+
+
 def test_kill_9_at_any_cell_leaves_the_previous_results_byte_identical(toy_root, reaper):
     """Fault injection: runs killed with SIGKILL at random moments, from start-up to the last cell; afterwards
     the previous results.json is byte-identical and the next run recomputes and succeeds."""
