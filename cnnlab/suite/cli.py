@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import signal
 import sys
 import time
+from pathlib import Path
 
 from cnnlab import paths
 from cnnlab.data import DataError
@@ -140,8 +142,6 @@ def _write_report(profile: str) -> None:
 
 
 def _verdicts(args) -> None:
-    from pathlib import Path
-
     from cnnlab.suite import report
 
     def verdicts_of(source: str) -> dict:
@@ -171,6 +171,25 @@ def _bench(args) -> None:
     print(f"wrote {paths.rel(folder)}/bench.md, bench.csv and bench.png")
 
 
+# what a user can do about a file system error, by its errno
+OS_ERROR_FIXES = {
+    errno.EACCES: "check its permissions",
+    errno.EPERM: "check its permissions and attributes (an immutable file: chattr -i)",
+    errno.EROFS: "the file system is read-only",
+    errno.ENOSPC: "free some disk space and run again",
+    errno.ENOTDIR: "a file stands where a folder belongs: move it away",
+    errno.EISDIR: "a folder stands where a file belongs: move it away",
+    errno.EEXIST: "something stands where a folder belongs: move it away",
+}
+
+
+def os_error_text(err: OSError) -> str:
+    """A file system error as one line: the path (relative to the repository), what went wrong, the fix."""
+    where = f"{paths.rel(Path(err.filename))}: " if err.filename else ""
+    fix = OS_ERROR_FIXES.get(err.errno)
+    return f"{where}{(err.strerror or str(err)).lower()}" + (f" ({fix})" if fix else "")
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -188,6 +207,9 @@ def main(argv=None) -> int:
     except (ParamError, DataError, RunFailed, BenchFailed, FileNotFoundError) as err:
         print(f"cnnlab: error: {err}", file=sys.stderr)
         return 2 if isinstance(err, ParamError) else 1
+    except OSError as err:
+        print(f"cnnlab: error: {os_error_text(err)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("cnnlab: interrupted", file=sys.stderr)
         return 130

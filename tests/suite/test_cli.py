@@ -213,3 +213,20 @@ def test_verdicts_compare_two_sets_of_runs_by_folder_name(toy_root, capsys):
     assert main(["verdicts", "smoke", "smoke-torch"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "'smoke-torch' is neither a scorecard file nor a run folder" in err
+
+
+def test_a_file_where_a_run_folder_belongs_is_one_line_naming_the_fix(toy_root, capsys):
+    (toy_root / "results" / "runs").mkdir(parents=True)
+    (toy_root / "results" / "runs" / "99_toy").write_text("not a folder")
+    assert main(["run", "99", "--profile", "smoke"]) == 1
+    one_error_line(capsys, "results/runs/99_toy", "(something stands where a folder belongs: move it away)")
+    assert (toy_root / "results" / "runs" / "99_toy").read_text() == "not a folder"
+
+
+def test_a_file_system_error_is_one_line_with_its_path_and_fix(toy_root):
+    from cnnlab.suite.cli import os_error_text
+
+    err = PermissionError(13, "Permission denied", str(toy_root / "results" / "SCORECARD.md"))
+    assert os_error_text(err) == "results/SCORECARD.md: permission denied (check its permissions)"
+    assert os_error_text(OSError(28, "No space left on device")) == (
+        "no space left on device (free some disk space and run again)")
