@@ -251,6 +251,21 @@ def test_committed_summary_and_report_match_the_scorecard():
     assert {f"{e['experiment']}.html" for e in facts["experiments"]} <= set(pages)
 
 
+def test_committed_claims_have_one_verdict_on_every_page():
+    site = REPO / "results" / "report"
+    scorecard = {k: v.split(" ")[0]  # without the "(source inconsistent)" mark
+                 for k, v in report.scorecard_verdicts((REPO / "results" / report.SCORECARD).read_text()).items()}
+    index = {tuple(tr["id"].removeprefix("claim-").split("-", 1)): tr["data-verdict"]
+             for tr in soup(site / "index.html").select("#claims tbody tr")}
+    assert index == scorecard
+    facts = json.loads((REPO / "results" / report.SUMMARY).read_text())
+    for experiment in facts["experiments"]:
+        name = experiment["experiment"]
+        ours = {i: v for (e, i), v in scorecard.items() if e == name}
+        assert experiment["verdicts"] == {v: list(ours.values()).count(v) for v in VERDICTS}
+        assert notebook_verdicts(site / "notebooks" / f"{name}.html") == ours, name
+
+
 # where a reader of another machine's checkout would meet a path of the machine that ran it, or a start-up error
 MACHINE_TRACES = re.compile(r"cuInit|\.(?:smoke|quick|full)[\w-]*\.partial-\d|(?<![\w.])/(?:home|root|tmp|work|Users)/")
 
