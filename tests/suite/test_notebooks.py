@@ -47,8 +47,8 @@ def test_papermill_documents_every_parameter_with_a_type_and_a_help_line(noteboo
         ("02", "train_epochs=0", "params/02_init_variance.yaml: -p: key 'train_epochs' must be int, at least 1, got 0"),
         ("02", "train_epochs=-1", "key 'train_epochs' must be int, at least 1, got -1 (int)"),
         ("03", "max_steps=-5", "params/03_nonlinearities.yaml: -p: key 'max_steps' must be int, at least 1, got -5"),
-        ("03", "thresholds=[0.25, 25]", "key 'thresholds' must be list[float], each above 0 and below 1, non-empty"),
-        ("04", "margin_pp=0", "key 'margin_pp' must be float, above 0, got 0 (int)"),
+        ("03", "thresholds=[0.25, 25]", "key 'thresholds' must be list[float], each finite, above 0 and below 1, non-empty"),
+        ("04", "margin_pp=0", "key 'margin_pp' must be float, finite, above 0, got 0 (int)"),
     ],
 )
 def test_nonsensical_values_are_refused_before_any_kernel_starts(experiment, override, message, tmp_path,
