@@ -106,10 +106,6 @@ OUTCOME_BY_HAND = re.compile(
     r"\b(?:does|do|did) not reproduce|\bconditions (?:it|they) (?:does|do)\b|\b(?:turns?|turned) out\b|"
     r"\b(?:stays?|stayed|comes? out|came out|ends? up|ended up) (?:far |well )?(?:below|above|behind|ahead)|"
     r"\b(?:has|have) stopped\b|\bwe (?:find|found|see|saw|observe)\b|\b(?:shows?|showed) that\b", re.I)
-# 04-09 follow once their prose is settled (their protocols are being redesigned)
-STATES_NO_OUTCOME = [p for p in NOTEBOOKS if p.stem[:2] in ("01", "02", "03", "10")]
-
-
 def outcomes_by_hand(text: str) -> list[str]:
     """The sentences of `text` that state an outcome by hand."""
     sentences = re.split(r"(?<=[.!?])\s+", " ".join(text.split()))
@@ -122,7 +118,7 @@ def readme_experiments() -> str:
     return text[start:text.index("\n## ", start + 1)]
 
 
-@pytest.mark.parametrize("notebook", STATES_NO_OUTCOME, ids=lambda p: p.stem)
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_no_notebook_prose_states_an_outcome_by_hand(notebook):
     cells = nbformat.read(notebook, as_version=4).cells
     assert [s for c in cells if c.cell_type == "markdown" for s in outcomes_by_hand(c.source)] == []
