@@ -187,7 +187,8 @@ def os_error_text(err: OSError) -> str:
     """A file system error as one line: the path (relative to the repository), what went wrong, the fix."""
     where = f"{paths.rel(Path(err.filename))}: " if err.filename else ""
     fix = OS_ERROR_FIXES.get(err.errno)
-    return f"{where}{(err.strerror or str(err)).lower()}" + (f" ({fix})" if fix else "")
+    what = err.strerror.lower() if err.strerror else str(err)  # a message of our own stays as written
+    return f"{where}{what}" + (f" ({fix})" if fix else "")
 
 
 def _interrupt(signum, frame):

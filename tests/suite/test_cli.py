@@ -230,3 +230,4 @@ def test_a_file_system_error_is_one_line_with_its_path_and_fix(toy_root):
     assert os_error_text(err) == "results/SCORECARD.md: permission denied (check its permissions)"
     assert os_error_text(OSError(28, "No space left on device")) == (
         "no space left on device (free some disk space and run again)")
+    assert os_error_text(OSError("A Message of our own")) == "A Message of our own"
