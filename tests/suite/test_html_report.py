@@ -193,6 +193,27 @@ def notebook_verdicts(page: Path) -> dict[str, str]:
     return found | {li["data-claim"]: li["data-verdict"] for li in html.select("#before-check li")}
 
 
+def one_verdict_on_every_page(results: Path) -> dict:
+    """The scorecard's verdicts ((experiment, claim id) -> verdict, without a "(source inconsistent)" mark),
+    asserted to be each claim's verdict in index.html, its experiment's page, its executed notebook's page and
+    summary.json's counts."""
+    site = results / "report"
+    written = report.scorecard_verdicts((results / report.SCORECARD).read_text())
+    scorecard = {k: v.split(" ")[0] for k, v in written.items()}
+    index = {tuple(tr["id"].removeprefix("claim-").split("-", 1)): tr["data-verdict"]
+             for tr in soup(site / "index.html").select("#claims tbody tr")}
+    assert index == scorecard
+    for experiment in json.loads((results / report.SUMMARY).read_text())["experiments"]:
+        name = experiment["experiment"]
+        ours = {i: v for (e, i), v in scorecard.items() if e == name}
+        page = {tr["id"].removeprefix(f"claim-{name}-"): tr["data-verdict"]
+                for tr in soup(site / f"{name}.html").select("#claims tbody tr")}
+        assert page == ours, name
+        assert notebook_verdicts(site / "notebooks" / f"{name}.html") == ours, name
+        assert experiment["verdicts"] == {v: list(ours.values()).count(v) for v in VERDICTS}, name
+    return scorecard
+
+
 def test_every_page_gives_a_claim_the_same_verdict(toy_root):
     main = [claim("a.x", "reproduced"), claim("a.y", "partial"), claim("a.z", "reproduced"),
             claim("a.w", "not_reproduced"), claim("a.v", "inconclusive", budget_limited=True, at_plateau=[1, 3],
@@ -206,23 +227,11 @@ def test_every_page_gives_a_claim_the_same_verdict(toy_root):
         folder = toy_root / "results" / "runs" / run / "quick"
         executed_notebook(folder, read_results(folder)[0]["claims"])
     report.build("quick")
-    results, site = toy_root / "results", toy_root / "results" / "report"
-    scorecard = report.scorecard_verdicts((results / "SCORECARD.md").read_text())
-    assert scorecard == {("01_a", "a.x"): "reproduced", ("01_a", "a.y"): "partial", ("01_a", "a.z"): "partial",
-                         ("01_a", "a.w"): "inconclusive", ("01_a", "a.v"): "inconclusive",
-                         ("02_b", "b.x"): "partial", ("02_b", "b.y"): "not_applicable"}
-    index = {tuple(tr["id"].removeprefix("claim-").split("-", 1)): tr["data-verdict"]
-             for tr in soup(site / "index.html").select("#claims tbody tr")}
-    assert index == scorecard
-    facts = json.loads((results / "summary.json").read_text())
-    for experiment in facts["experiments"]:
-        name = experiment["experiment"]
-        ours = {i: v for (e, i), v in scorecard.items() if e == name}
-        page = {tr["id"].removeprefix(f"claim-{name}-"): tr["data-verdict"]
-                for tr in soup(site / f"{name}.html").select("#claims tbody tr")}
-        assert page == ours
-        assert notebook_verdicts(site / "notebooks" / f"{name}.html") == ours
-        assert experiment["verdicts"] == {v: list(ours.values()).count(v) for v in VERDICTS}
+    site = toy_root / "results" / "report"
+    assert one_verdict_on_every_page(toy_root / "results") == {
+        ("01_a", "a.x"): "reproduced", ("01_a", "a.y"): "partial", ("01_a", "a.z"): "partial",
+        ("01_a", "a.w"): "inconclusive", ("01_a", "a.v"): "inconclusive",
+        ("02_b", "b.x"): "partial", ("02_b", "b.y"): "not_applicable"}
     banner = soup(site / "notebooks" / "01_a.html").select_one("#before-check")
     assert [li["data-claim"] for li in banner.select("li")] == ["a.z", "a.w"]  # a.y: partial in the notebook too
     assert banner.select_one("li a")["href"] == "../01_a.html#claim-01_a-a.z"
@@ -252,18 +261,8 @@ def test_committed_summary_and_report_match_the_scorecard():
 
 
 def test_committed_claims_have_one_verdict_on_every_page():
-    site = REPO / "results" / "report"
-    scorecard = {k: v.split(" ")[0]  # without the "(source inconsistent)" mark
-                 for k, v in report.scorecard_verdicts((REPO / "results" / report.SCORECARD).read_text()).items()}
-    index = {tuple(tr["id"].removeprefix("claim-").split("-", 1)): tr["data-verdict"]
-             for tr in soup(site / "index.html").select("#claims tbody tr")}
-    assert index == scorecard
-    facts = json.loads((REPO / "results" / report.SUMMARY).read_text())
-    for experiment in facts["experiments"]:
-        name = experiment["experiment"]
-        ours = {i: v for (e, i), v in scorecard.items() if e == name}
-        assert experiment["verdicts"] == {v: list(ours.values()).count(v) for v in VERDICTS}
-        assert notebook_verdicts(site / "notebooks" / f"{name}.html") == ours, name
+    assert len(one_verdict_on_every_page(REPO / "results")) == json.loads(
+        (REPO / "results" / report.SUMMARY).read_text())["claims"]
 
 
 # where a reader of another machine's checkout would meet a path of the machine that ran it, or a start-up error
