@@ -39,6 +39,7 @@ MISSING_HELP = (
     "Fashion-MNIST not found: install Debian's package dataset-fashion-mnist (`make data`) "
     "or set CNNLAB_DATA to a folder holding the four IDX files"
 )
+REPAIR_HELP = "reinstall dataset-fashion-mnist or point CNNLAB_DATA at an intact copy"
 
 
 class DataError(RuntimeError):
@@ -89,6 +90,11 @@ def fashion_mnist_dir() -> Path | None:
     return None
 
 
+def _fashion_mnist_files(folder: Path) -> dict[str, Path]:
+    """The four IDX files in `folder`, by array name (x_train, ...)."""
+    return {key: _idx_path(folder, stem) for key, stem in IDX_FILES.items()}
+
+
 def _read_bytes(path: Path) -> bytes:
     """The content of an IDX file, unzipped when it ends in .gz; a damaged file is a one-line DataError."""
     opener = gzip.open if str(path).endswith(".gz") else open
@@ -96,13 +102,17 @@ def _read_bytes(path: Path) -> bytes:
         with opener(path, "rb") as f:
             return f.read()
     except (OSError, EOFError, zlib.error) as err:  # a cut-off or corrupt .gz file
-        raise DataError(f"{path}: cannot be read ({' '.join(str(err).split())}); reinstall dataset-fashion-mnist "
-                        "or point CNNLAB_DATA at an intact copy") from None
+        raise DataError(f"{path}: cannot be read ({' '.join(str(err).split())}); {REPAIR_HELP}") from None
 
 
 def read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (optionally gzipped) into a uint8 array of its declared shape."""
-    data = _read_bytes(path)
+    return _parse_idx(_read_bytes(path), path)
+
+
+def _parse_idx(data: bytes, path: Path) -> np.ndarray:
+    """The uint8 array of declared shape that an IDX file's bytes hold (a view of `data`); a header that
+    disagrees with the body is a DataError naming `path`."""
     if len(data) < 4 or data[0:2] != b"\x00\x00" or data[2] != 0x08:
         raise DataError(f"{path}: not an unsigned-byte IDX file")
     ndim = data[3]
@@ -115,14 +125,16 @@ def read_idx(path: Path) -> np.ndarray:
     return body.reshape(shape)
 
 
-def _check_fashion_mnist(arrays: dict, where: str) -> None:
+def _check_fashion_mnist(arrays: dict, sources: dict) -> None:
+    """60,000/10,000 images of 28x28, as many labels, each 0-9; a DataError names where the array at fault came
+    from (`sources`, by array name)."""
     expected = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
     for key, shape in expected.items():
         if arrays[key].shape != shape:
-            raise DataError(f"{where}: {key} has shape {arrays[key].shape}, expected {shape}")
+            raise DataError(f"{sources[key]}: {key} has shape {arrays[key].shape}, expected {shape} ({REPAIR_HELP})")
     for key in ("y_train", "y_test"):
         if arrays[key].min() < 0 or arrays[key].max() > 9:
-            raise DataError(f"{where}: {key} holds labels outside 0-9")
+            raise DataError(f"{sources[key]}: {key} holds labels outside 0-9 ({REPAIR_HELP})")
 
 
 def _download_fashion_mnist() -> dict:
@@ -139,11 +151,12 @@ def load_fashion_mnist() -> Dataset:
     """Fashion-MNIST, checked: 60,000/10,000 images of 28x28x1 uint8, labels 0-9."""
     folder = fashion_mnist_dir()
     if folder is None:
-        arrays, where = _download_fashion_mnist(), "keras.datasets download"
+        arrays = _download_fashion_mnist()
+        sources = dict.fromkeys(arrays, "keras.datasets download")
     else:
-        arrays = {key: read_idx(_idx_path(folder, stem)) for key, stem in IDX_FILES.items()}
-        where = str(folder)
-    _check_fashion_mnist(arrays, where)
+        sources = _fashion_mnist_files(folder)
+        arrays = {key: read_idx(path) for key, path in sources.items()}
+    _check_fashion_mnist(arrays, sources)
     return Dataset(
         name="fashion_mnist",
         x_train=arrays["x_train"][..., None],
@@ -154,15 +167,31 @@ def load_fashion_mnist() -> Dataset:
     )
 
 
+# fingerprints of checked files in this process, by each file's path, size and modification time
+_FINGERPRINTS: dict[tuple, str] = {}
+
+
 def fashion_mnist_fingerprint() -> str:
-    """A short hash of the four IDX files' contents; reads the files, imports nothing heavy."""
+    """A short hash of the four IDX files' contents, once they are found (downloaded by Keras only when no
+    folder has them) and checked as load_fashion_mnist checks them: headers against bodies, shapes, labels.
+    Reads the files once per process while their size and mtime stay; imports nothing heavy to do so."""
     folder = fashion_mnist_dir()
     if folder is None:
+        _download_fashion_mnist()  # into Keras's cache, where fashion_mnist_dir looks
+        folder = fashion_mnist_dir()
+    if folder is None:
         raise DataError(MISSING_HELP)
-    digest = hashlib.sha256()
-    for stem in sorted(IDX_FILES.values()):
-        digest.update(_read_bytes(_idx_path(folder, stem)))
-    return digest.hexdigest()[:16]
+    files = _fashion_mnist_files(folder)
+    stats = {path: path.stat() for path in files.values()}
+    stamp = tuple((str(path), stat.st_size, stat.st_mtime_ns) for path, stat in stats.items())
+    if stamp not in _FINGERPRINTS:
+        contents = {key: _read_bytes(files[key]) for key in sorted(files, key=IDX_FILES.get)}  # by file name
+        _check_fashion_mnist({key: _parse_idx(raw, files[key]) for key, raw in contents.items()}, files)
+        digest = hashlib.sha256()
+        for raw in contents.values():
+            digest.update(raw)
+        _FINGERPRINTS[stamp] = digest.hexdigest()[:16]
+    return _FINGERPRINTS[stamp]
 
 
 # --- other datasets ---------------------------------------------------------------------------
@@ -229,7 +258,8 @@ def load(name: str = "fashion_mnist") -> Dataset:
 
 
 def fingerprint(name: str = "fashion_mnist") -> str:
-    """A short hash of a dataset's content, for cache keys."""
+    """A short hash of a dataset's content, for cache keys, once its files are found and checked: the runner asks
+    for every dataset a run declares before anything starts."""
     source = _source(name)
     if source.fingerprint is None:
         raise DataError(f"no fingerprint for dataset '{name}' (allowed: {', '.join(offline_datasets())})")

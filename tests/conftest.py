@@ -78,6 +78,21 @@ def write_toy(root, body=TOY_BODY, yaml_text=TOY_YAML, name="99_toy", markdown="
     (root / "params" / f"{name}.yaml").write_text(yaml_text)
 
 
+def labels_as_images(folder):
+    """A CNNLAB_DATA folder of Debian's Fashion-MNIST whose training images file is a copy of its training labels
+    file, as a slip of the hand makes it."""
+    import shutil
+
+    from cnnlab import data
+
+    folder.mkdir(parents=True)
+    for stem in data.IDX_FILES.values():
+        (folder / f"{stem}.gz").symlink_to(data.DEBIAN_DIR / f"{stem}.gz")
+    (folder / "train-images-idx3-ubyte.gz").unlink()
+    shutil.copy(data.DEBIAN_DIR / "train-labels-idx1-ubyte.gz", folder / "train-images-idx3-ubyte.gz")
+    return folder
+
+
 def use_workspace(mp, root):
     """Point cnnlab.paths (and the kernels' $CNNLAB_ROOT) at the workspace `root`, through the MonkeyPatch `mp`."""
     from cnnlab import paths

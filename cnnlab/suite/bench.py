@@ -255,7 +255,7 @@ def notebook_costs(profile: str = "quick"):
     (kernel start-up, papermill), and its slowest cells, from results.json."""
     import pandas as pd
 
-    from cnnlab.suite.results import load_results
+    from cnnlab.suite.schema import load_results
 
     out = []
     for folder in sorted(paths.RUNS.glob(f"*/{profile}")):

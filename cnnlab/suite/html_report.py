@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
+import re
 from pathlib import Path
 
 import mistune
@@ -38,40 +38,37 @@ VERDICT_COLOURS = {
     "not_applicable": ("#c9d3d9", "#1a1a1a"),
 }
 OPEN_TABLE_ROWS = 30  # a longer table starts folded
+# Markdown to HTML as mistune.html renders it, but any raw HTML in it shown as text
+MARKDOWN = mistune.create_markdown(escape=True, plugins=["strikethrough", "footnotes", "table", "speedup"])
 
 
-def write(runs: list[dict], missing: dict[str, str], profile: str, checked: str) -> Path:
+def write(runs: list[dict], missing: dict[str, str], profile: str, checked: str, site: Path) -> Path:
     """Write the site for `runs` (as `report.build` passes them: checked, with the exported `table_files` and
-    `figure_files`), naming each experiment of `missing` with its reason and saying what the check runs cover
-    (`checked`, Markdown); return index.html's path. The site is built beside the previous one and replaces it
-    only when complete."""
-    site = paths.RESULTS / SITE
-    work = paths.emptied(site.with_name(f".{SITE}.partial"))
+    `figure_files` beside `site`) into the new folder `site`, naming each experiment of `missing` with its reason
+    and saying what the check runs cover (`checked`, Markdown); return index.html's path."""
+    site.mkdir()
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["stack"] = stack_text
     common = dict(profile=profile, colours=VERDICT_COLOURS, verdicts=VERDICTS)
     for run in runs:
-        _experiment_pages(env, run, work, site, common)
-    _overview_chart(runs, work / "overview.png")
-    _render(env, "index.html.j2", work / "index.html", common, root="", runs=runs, missing=missing,
-            checked=Markup(mistune.html(checked)),
+        _experiment_pages(env, run, site, common)
+    _overview_chart(runs, site / "overview.png")
+    _render(env, "index.html.j2", site / "index.html", common, root="", runs=runs, missing=missing,
+            checked=Markup(MARKDOWN(checked)),
             counts={run["experiment"]: count_verdicts(run["claims"]) for run in runs},
             totals=count_verdicts([c for run in runs for c in run["claims"]]),
             rows=[row for run in runs for row in _claim_rows(run)])
-    if site.exists():
-        shutil.rmtree(site)
-    work.rename(site)
     return site / "index.html"
 
 
-def _experiment_pages(env: Environment, run: dict, work: Path, site: Path, common: dict) -> None:
+def _experiment_pages(env: Environment, run: dict, site: Path, common: dict) -> None:
     """`<experiment>.html` and, where the run folder holds the executed notebook, its page in notebooks/."""
     body = _notebook_body(run)
     notebook = f"{NOTEBOOK_PAGES}/{run['experiment']}.html" if body is not None else None
     if notebook:
-        _render(env, "notebook.html.j2", work / notebook, common, root="../", run=run, body=body,
+        _render(env, "notebook.html.j2", site / notebook, common, root="../", run=run, body=body,
                 highlight=_highlight_css(), relabelled=[u for u in run["unstable"] if u["verdict"] != u["ran"]])
-    _render(env, "experiment.html.j2", work / f"{run['experiment']}.html", common, root="", run=run,
+    _render(env, "experiment.html.j2", site / f"{run['experiment']}.html", common, root="", run=run,
             counts=count_verdicts(run["claims"]), rows=_claim_rows(run), lecture=_lecture_text(run["experiment"]),
             notebook=notebook, figures=[_link(f, site) for f in run["figure_files"]],
             tables=[_table(name, csv, site) for name, csv in run["table_files"].items()])
@@ -114,23 +111,54 @@ def _lecture_text(experiment: str) -> Markup | None:
     if not notebook.exists():
         return None
     cell = next((c for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "markdown"), None)
-    return Markup(mistune.html(cell.source)) if cell else None
+    return Markup(MARKDOWN(cell.source)) if cell else None
+
+
+# what markdown and HTML from a notebook may keep in the report: text, tables, lists, links and inline images;
+# scripts, event handlers, styles, frames and forms are removed, and JavaScript outputs are left out
+SAFE_TAGS = {"a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "div", "dl", "dt", "em", "h1", "h2", "h3",
+             "h4", "h5", "h6", "hr", "i", "img", "li", "ol", "p", "pre", "span", "strong", "sub", "sup", "table",
+             "tbody", "td", "tfoot", "th", "thead", "tr", "ul"}
+SAFE_URL = re.compile(r"(https?:|mailto:|#|[^:]*$)", re.I)  # a web or mail link, an anchor, or a relative path
+
+
+def _safe_attribute(tag: str, name: str, value: str) -> bool:
+    if name in ("class", "id", "title", "alt", "colspan", "rowspan", "align", "width", "height"):
+        return True
+    if (tag, name) == ("a", "href"):
+        return bool(SAFE_URL.match(value))
+    return (tag, name) == ("img", "src") and (value.startswith("data:image/") or bool(SAFE_URL.match(value)))
+
+
+STYLE_BLOCK = re.compile(r"<style\b.*?</style\s*>", re.I | re.S)  # pandas' table CSS, dropped with its text
+
+
+def clean_html(html: str) -> str:
+    """Notebook HTML (a rendered markdown cell, a markdown or HTML output) with only SAFE_TAGS and safe
+    attributes left: style blocks are dropped, anything else is shown as text (bleach, which nbconvert's own
+    sanitiser uses)."""
+    import bleach
+
+    return bleach.clean(STYLE_BLOCK.sub("", str(html)), tags=SAFE_TAGS, attributes=_safe_attribute,
+                        protocols={"http", "https", "mailto", "data"}, strip_comments=True)
 
 
 def _notebook_body(run: dict) -> Markup | None:
-    """The run's executed notebook as HTML, every input and output cell shown (None when it is gone). The HTML
-    is kept beside the notebook under a hash of it and nbconvert's version: the report of unchanged runs
-    converts nothing (most of its seconds otherwise)."""
+    """The run's executed notebook as HTML, every input and output cell shown, its markdown and HTML sanitised
+    (`clean_html`); None when it is gone. The HTML is kept beside the notebook under a hash of it, nbconvert's
+    version and this module's sanitiser: the report of unchanged runs converts nothing (most of its seconds
+    otherwise)."""
     import nbconvert
 
     source = run["run_dir"] / run.get("notebook", f"{run['experiment']}.ipynb")
     if not source.exists():
         return None
-    digest = hashlib.sha256(source.read_bytes() + nbconvert.__version__.encode()).hexdigest()[:16]
+    sanitiser = f"{sorted(SAFE_TAGS)}{SAFE_URL.pattern}{STYLE_BLOCK.pattern}".encode()
+    digest = hashlib.sha256(source.read_bytes() + nbconvert.__version__.encode() + sanitiser).hexdigest()[:16]
     kept = source.with_name(f".{source.stem}.{digest}.html")
     if not kept.exists():
-        body, _ = nbconvert.HTMLExporter(template_name="basic").from_notebook_node(nbformat.read(source,
-                                                                                               as_version=4))
+        exporter = nbconvert.HTMLExporter(template_name="basic", sanitize_html=True, filters={"clean_html": clean_html})
+        body, _ = exporter.from_notebook_node(nbformat.read(source, as_version=4))
         for stale in source.parent.glob(f".{source.stem}.*.html"):
             stale.unlink()
         partial = kept.with_suffix(".partial")

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from cnnlab import paths
-from cnnlab.suite.results import load_results
+from cnnlab.suite.schema import load_results
 from cnnlab.suite.params import resolve
 from cnnlab.suite.runner import RunFailed, clock, current_key, run_dir
 

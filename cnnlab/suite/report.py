@@ -1,20 +1,24 @@
 """Aggregate every run's results.json into the scorecard, per-experiment tables and the HTML report.
 
-`build(profile)` writes `results/SCORECARD.md` (one row per claim), each experiment's tables as CSV
-and Markdown under `results/tables/<experiment>/`, copies its figures to `results/figures/<experiment>/`,
-writes the HTML report under `results/report/` (`cnnlab.suite.html_report`) and the verdict counts to
-`results/summary.json`, from which README's Results section is rewritten, so a reader sees the reproduction
-without running it. An experiment without an intact run (never run, last run failed, results.json damaged)
-is named with the reason, never left out. Where a check run exists (`cnnlab run --check`: the same run on
-another floating-point path), a claim whose verdict differs between the two gets the weaker of the two
-(`weaker`), both in its note: that verdict depends on the machine.
-"""
+`build(profile)` writes `SCORECARD.md` (one row per claim), each experiment's tables as CSV and Markdown
+under `tables/<experiment>/`, copies its figures to `figures/<experiment>/`, writes the HTML report under
+`report/` (`cnnlab.suite.html_report`) and the verdict counts to `summary.json`, from which README's Results
+section is rewritten, so a reader sees the reproduction without running it. The quick profile's report is
+results/ itself, the committed one; another profile's goes to results/<profile>/ and leaves README alone. All
+of it is built in a partial folder and replaces the previous report together, or not at all. An experiment
+without an intact run (never run, last run failed, results.json damaged) is named with the reason, never left
+out. Where a check run exists (`cnnlab run --check`: the same run on another floating-point path), a claim
+whose verdict differs between the two gets the weaker of the two (`weaker`), both in its note: that verdict
+depends on the machine."""
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import shutil
 import textwrap
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
@@ -24,8 +28,8 @@ from cnnlab import paths
 from cnnlab.rules import explain
 from cnnlab.suite import html_report, params
 from cnnlab.suite.results import (CHECK_SUFFIX, RESULTS_FILE, VERDICTS, convergence_text, count_verdicts, fmt,
-                                  load_results, measured_text, per_seed_text, read_results, stack_text,
-                                  write_json_atomic)
+                                  measured_text, per_seed_text, stack_text, write_json_atomic)
+from cnnlab.suite.schema import load_results, read_results
 
 SCORECARD = "SCORECARD.md"
 SUMMARY = "summary.json"
@@ -45,9 +49,25 @@ class Written(NamedTuple):
 
 
 def collect(profile: str) -> list[dict]:
-    """The results.json of every experiment run in `profile`, in experiment order."""
+    """The results.json of every experiment run in `profile`, in experiment order, each with `failed_since`."""
     found = sorted(paths.RUNS.glob(f"*/{profile}/{RESULTS_FILE}"))
-    return [dict(record, run_dir=p.parent) for p in found if (record := load_results(p.parent)) is not None]
+    return [dict(record, run_dir=p.parent, failed_since=failed_since(p.parent))
+            for p in found if (record := load_results(p.parent)) is not None]
+
+
+def failed_since(run_dir: Path) -> str:
+    """"" or, when the experiment's last run failed after the result in `run_dir` was written, a line saying
+    which result is shown and where the failed run's notebook is."""
+    failed = run_dir.with_name(f"{run_dir.name}.failed")
+    shown = (run_dir / RESULTS_FILE).stat().st_mtime
+    if not failed.is_dir() or failed.stat().st_mtime <= shown:
+        return ""
+    return (f"showing the result of {_when(shown)}; the run of {_when(failed.stat().st_mtime)} failed: its notebook "
+            f"is in {paths.rel(failed)}/")
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 PAPER_SIDE = ("reproduced", "partial")  # verdicts on the paper's side, the stronger first
@@ -126,6 +146,15 @@ def _escape(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.map(lambda v: str(v).replace("|", "\\|").replace("\n", " "))
 
 
+HTML_TAG = re.compile(r"<(?=[A-Za-z/!?])")
+
+
+def markdown_text(text: str) -> str:
+    """Text for a Markdown file whose parts came from a notebook: each HTML tag's `<` as `&lt;`, so that a
+    renderer shows the tag as text instead of running it (`<=` and `< 0.1` stay as they are)."""
+    return HTML_TAG.sub("&lt;", text)
+
+
 def scorecard_markdown(runs: list[dict], profile: str, missing: dict[str, str]) -> str:
     claims = claims_frame(runs)
     summary = _totals(count_verdicts([c for run in runs for c in run["claims"]]))
@@ -144,7 +173,7 @@ def scorecard_markdown(runs: list[dict], profile: str, missing: dict[str, str]) 
     for run in runs:
         lines.append(
             f"- **{run['experiment']}**: {run['duration_s']:.0f} s, {_memory(run)}seeds {run['seeds']}, "
-            f"{stack_text(run['versions'])}{_checked(run)}"
+            f"{stack_text(run['versions'])}{_checked(run)}{'; ' if run['failed_since'] else ''}{run['failed_since']}"
         )
     lines += [f"- **{name}**: no result: {why}" for name, why in missing.items()]
     lines += ["", _escape(claims[["experiment", "id", "statement", "expected", "measured", "verdict"]])
@@ -154,7 +183,7 @@ def scorecard_markdown(runs: list[dict], profile: str, missing: dict[str, str]) 
         note = f" Note: {c['note'].rstrip('.')}." if c["note"] else ""
         convergence = f" {c['convergence']}" if c["convergence"] else ""
         lines.append(f"- `{c['id']}` ({c['source']}): {c['rule']}.{seeds}{note}{convergence}")
-    return "\n".join(lines) + "\n"
+    return markdown_text("\n".join(lines) + "\n")
 
 
 def _sweeps(claims: pd.DataFrame) -> list[str]:
@@ -229,25 +258,24 @@ def _memory(run: dict) -> str:
     return f"peak memory {run['peak_rss_mb'] / 1024:.1f} GiB, " if run.get("peak_rss_mb") else ""
 
 
-def export_tables(run: dict) -> dict[str, Path]:
-    """Copy a run's tables to results/tables/<experiment>/ as CSV and Markdown; the CSV files by table name."""
-    target = paths.emptied(paths.RESULTS / "tables" / run["experiment"])
+def export_tables(run: dict, root: Path) -> dict[str, Path]:
+    """Copy a run's tables to `root`/tables/<experiment>/ as CSV and Markdown; the CSV files by table name."""
+    target = root / "tables" / run["experiment"]
+    target.mkdir(parents=True)
     written = {}
     for name, rel_path in run["tables"].items():
         frame = pd.read_csv(run["run_dir"] / rel_path)
         frame.to_csv(target / f"{name}.csv", index=False)
-        (target / f"{name}.md").write_text(_escape(frame).to_markdown(index=False) + "\n")
+        (target / f"{name}.md").write_text(markdown_text(_escape(frame).to_markdown(index=False)) + "\n")
         written[name] = target / f"{name}.csv"
     return written
 
 
-def export_figures(run: dict) -> list[Path]:
-    """Copy a run's figures to results/figures/<experiment>/."""
-    target = paths.emptied(paths.RESULTS / "figures" / run["experiment"])
-    copied = []
-    for rel_path in run["figures"]:
-        copied.append(Path(shutil.copy2(run["run_dir"] / rel_path, target / Path(rel_path).name)))
-    return copied
+def export_figures(run: dict, root: Path) -> list[Path]:
+    """Copy a run's figures to `root`/figures/<experiment>/."""
+    target = root / "figures" / run["experiment"]
+    target.mkdir(parents=True)
+    return [Path(shutil.copy2(run["run_dir"] / rel_path, target / Path(rel_path).name)) for rel_path in run["figures"]]
 
 
 def summary(runs: list[dict], missing: dict[str, str], profile: str) -> dict:
@@ -291,7 +319,7 @@ def readme_section(facts: dict) -> str:
         rows.to_markdown(index=False),
     ]
     if facts["missing"]:
-        lines += ["", *[f"- **{name}**: no result: {why}" for name, why in facts["missing"].items()]]
+        lines += ["", *[markdown_text(f"- **{name}**: no result: {why}") for name, why in facts["missing"].items()]]
     return "\n".join(lines + [README_END])
 
 
@@ -308,34 +336,101 @@ def readme_results(text: str) -> str | None:
     return text[start:end + len(README_END)] if 0 <= start < end else None
 
 
-def update_readme(section: str) -> Path | None:
-    """Put `section` in place of README's Results section; README's path when that changed it, None when it
-    was current or there is no README with the markers (a workspace of its own)."""
+def readme_with(section: str) -> str | None:
+    """README's text with `section` in place of its Results section; None when that is current or there is no
+    README with the markers (a workspace of its own)."""
     path = paths.ROOT / README
     text = path.read_text() if path.exists() else ""
     current = readme_results(text)
     if current is None or current == section:
         return None
-    path.write_text(text.replace(current, section))
-    return path
+    return text.replace(current, section)
 
 
-def build(profile: str = "quick") -> Written:
-    """Write the scorecard, tables, figures, summary, README's Results and the HTML report for every experiment
-    run in `profile`."""
+COMMITTED_PROFILE = "quick"  # its report is results/ itself, the one committed
+OUTPUTS = (SCORECARD, SUMMARY, "tables", "figures", html_report.SITE)  # what `build` writes, files then folders
+
+
+def output_root(profile: str) -> Path:
+    """Where the report of `profile` goes: results/ for the committed profile, results/<profile>/ (not
+    committed) for another, so that a smoke report never replaces the committed one."""
+    return paths.RESULTS if profile == COMMITTED_PROFILE else paths.RESULTS / profile
+
+
+def build(profile: str = COMMITTED_PROFILE) -> Written:
+    """Write the scorecard, tables, figures, summary and HTML report for every experiment run in `profile` (and
+    README's Results, for the committed profile). All of it is built in a partial folder and replaces the
+    previous report together, or not at all."""
     runs = [with_check(run, profile) for run in collect(profile)]
     if not runs:
         raise FileNotFoundError(
             f"no results for profile '{profile}' under {paths.rel(paths.RUNS)}: run `cnnlab run EXP` first"
         )
+    root = output_root(profile)
+    _refuse_strangers(root)
+    work = paths.emptied(paths.RESULTS / f".report-{profile}.partial")
     missing = missing_runs(runs, profile)
-    runs = [dict(run, table_files=export_tables(run), figure_files=export_figures(run)) for run in runs]
+    runs = [dict(run, table_files=export_tables(run, work), figure_files=export_figures(run, work)) for run in runs]
     checked = check_summary(runs, missing)
-    path = paths.RESULTS / SCORECARD
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(scorecard_markdown(runs, profile, missing))
-    tmp.replace(path)
+    (work / SCORECARD).write_text(scorecard_markdown(runs, profile, missing))
     facts = summary(runs, missing, profile)
-    write_json_atomic(paths.RESULTS / SUMMARY, facts)
-    readme = update_readme(readme_section(facts))
-    return Written(path, html_report.write(runs, missing, profile, checked), readme, checked)
+    write_json_atomic(work / SUMMARY, facts)
+    html_report.write(runs, missing, profile, checked, work / html_report.SITE)
+    readme = readme_with(readme_section(facts)) if profile == COMMITTED_PROFILE else None
+    _replace_together(work, root, readme)
+    return Written(root / SCORECARD, root / html_report.SITE / "index.html",
+                   paths.ROOT / README if readme is not None else None, checked)
+
+
+def _refuse_strangers(root: Path) -> None:
+    """Refuse a folder where one of the report's files belongs, or a file where one of its folders does
+    (something of the user's, which the report would otherwise replace): the OSError cnnlab's command line
+    turns into one line with the fix."""
+    for name in OUTPUTS:
+        target = root / name
+        folder = "." not in name
+        if target.exists() and target.is_dir() != folder:
+            code = errno.ENOTDIR if folder else errno.EISDIR
+            raise OSError(code, os.strerror(code), str(target))
+
+
+def _replace_together(work: Path, root: Path, readme: str | None) -> None:
+    """Move the outputs built in `work` to `root`, each previous one aside first, then write README's new text
+    (when not None). On any error the previous outputs are put back: the report changes whole or not at all."""
+    aside = work.with_name(work.name.replace(".partial", ".old"))
+    _put_back(aside, root)
+    aside.mkdir()
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        for name in OUTPUTS:
+            if (root / name).exists():
+                (root / name).rename(aside / name)
+            (work / name).rename(root / name)
+        if readme is not None:
+            _write_atomic(paths.ROOT / README, readme)
+    except BaseException:
+        for name in OUTPUTS:
+            if not (work / name).exists() and (root / name).exists():
+                (root / name).rename(work / name)
+        _put_back(aside, root)
+        raise
+    else:
+        shutil.rmtree(aside)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _put_back(aside: Path, root: Path) -> None:
+    """Return to `root` each previous output that an interrupted replacement left in `aside`, then remove it."""
+    if not aside.is_dir():
+        return
+    for item in aside.iterdir():
+        if not (root / item.name).exists():
+            item.rename(root / item.name)
+    shutil.rmtree(aside)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

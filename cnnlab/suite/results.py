@@ -112,7 +112,8 @@ def measured_text(claim: dict) -> str:
         text = f"{bound} {text}"
     if "interval" in claim:
         low, high = claim["interval"]
-        span = f"{low:.4g}, {high:.4g}" if math.isfinite(low) and math.isfinite(high) else "needs 2 seeds"
+        finite = all(isinstance(v, (int, float)) and math.isfinite(v) for v in (low, high))
+        span = f"{low:.4g}, {high:.4g}" if finite else "needs 2 seeds"
         text += f" [{span}]"
     return text
 
@@ -121,7 +122,7 @@ def per_seed_text(claim: dict) -> str:
     """The per-seed values of a comparison, a bound marked as one ("" for a single measurement)."""
     if "per_seed" not in claim:
         return ""
-    return ", ".join(f"{c}{v:.4g}" for v, c in zip(claim["per_seed"], claim["censored"]))
+    return ", ".join("n/a" if v is None else f"{c}{v:.4g}" for v, c in zip(claim["per_seed"], claim["censored"]))
 
 
 def convergence_text(claim: dict) -> str:
@@ -309,38 +310,3 @@ def _budget_checked(verdict: str, note: str, rule: Rule | None, measured, eviden
     budget_limited = evidence.at_plateau < evidence.runs or (half is not None and half["verdict"] != verdict)
     fields = dict(about=evidence.about, at_plateau=list(at_plateau), half_budget=half, budget_limited=budget_limited)
     return limited, explain(note, why), fields
-
-
-RESULT_KEYS = ("experiment", "profile", "cache_key", "seeds", "versions", "duration_s", "tables", "figures", "claims")
-CLAIM_KEYS = ("id", "statement", "expected", "measured", "unit", "verdict", "rule")
-
-
-def read_results(run_dir: Path) -> tuple[dict | None, str]:
-    """The results.json of a run folder and "", or None and why there is no result: "" when the file is
-    absent, what is wrong with it when it is damaged (cut off, not a record)."""
-    path = Path(run_dir) / RESULTS_FILE
-    if not path.exists():
-        return None, ""
-    try:
-        record = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        return None, f"not valid JSON ({err})"
-    missing = [k for k in RESULT_KEYS if k not in record] if isinstance(record, dict) else list(RESULT_KEYS)
-    if missing:
-        return None, f"lacks {', '.join(missing)}"
-    claims = record["claims"] if isinstance(record["claims"], list) else [None]
-    for i, claim in enumerate(claims, 1):
-        lacking = [k for k in CLAIM_KEYS if k not in claim] if isinstance(claim, dict) else list(CLAIM_KEYS)
-        if lacking:
-            return None, f"claim {i} lacks {', '.join(lacking)}"
-    return record, ""
-
-
-def load_results(run_dir: Path) -> dict | None:
-    """The results.json of a run folder, or None when there is none. A damaged one counts as none, with one
-    warning line naming the file: the next run recomputes it."""
-    record, problem = read_results(run_dir)
-    if problem:
-        print(f"cnnlab: warning: {paths.rel(Path(run_dir) / RESULTS_FILE)} is damaged ({problem}); treated as no "
-              "result", file=sys.stderr)
-    return record

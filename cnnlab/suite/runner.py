@@ -1,11 +1,14 @@
 """Run experiment notebooks with papermill: cache, progress, and results only for finished runs.
 
 A run lives in `results/runs/<experiment>/<profile>/`: the executed notebook, its tables and figures,
-and `results.json`. A new run executes into a fresh `.<profile>.partial-<pid>/` beside it and replaces the
-run folder only once it has finished with a saved record (its executed notebook then names the run folder,
-relative to the repository); a failed or interrupted run leaves the previous results as they were and its
-own notebook in `<profile>.failed/`. An OS lock on `.<profile>.lock` (naming its owner's pid) keeps two runs
-of one experiment and profile apart. A run whose cache key matches the existing results.json is skipped at once.
+and `results.json`. Before anything starts, every dataset the experiment declares is found, checked and
+fingerprinted (a DataError otherwise), and a file where the run folder or `<profile>.failed/` belongs is refused.
+A new run executes into a fresh `.<profile>.partial-<pid>/` beside it and replaces the run folder only once it
+has finished with a saved record (its executed notebook then names the run folder, relative to the repository),
+and removes an older `<profile>.failed/`; a failed or interrupted run leaves the previous results as they were
+and its own notebook in `<profile>.failed/`. An OS lock on `.<profile>.lock` (naming its owner's pid) keeps two
+runs of one experiment and profile apart. A run whose cache key matches the existing results.json is skipped at
+once.
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ import nbformat
 
 from cnnlab import data, paths
 from cnnlab.suite.params import Experiment, resolve
-from cnnlab.suite.results import (CHECK_SUFFIX, RECORD_FILE, RESULTS_FILE, load_results, verdict_counts,
-                                  write_json_atomic)
+from cnnlab.suite.results import CHECK_SUFFIX, RECORD_FILE, RESULTS_FILE, verdict_counts, write_json_atomic
+from cnnlab.suite.schema import load_results
 
 KERNEL_ENV = {"MPLBACKEND": "Agg"}
 # the kernel's logging, unless the environment sets it: TensorFlow's C++ log without its info lines, no Python
@@ -266,13 +269,16 @@ def run(
     params = resolve(exp, profile, overrides, seed)
     hashes = paths.source_hashes()  # the source this run starts from, whatever is edited while it runs
     folder = run_dir(exp, profile, check)
+    failed = folder.with_name(f"{folder.name}.failed")
     label = f"[{position[0]}/{position[1]} {exp.name} {folder.name}]"
+    _check_data(exp, folder)
     previous = load_results(folder)
     key = current_key(exp, params, check, previous, hashes)
     if key and not force:
         print(f"{label} cached: results.json matches (key {key}), skipped", file=out, flush=True)
         return Outcome(exp.name, "cached", folder, 0.0)
     estimate = previous.get("duration_s") if previous else None
+    _refuse_files_in_the_way(f"{exp.name} {folder.name}", folder, failed)
     with _locked(folder, f"{exp.name} {folder.name}"):
         for stale in folder.parent.glob(f".{folder.name}.partial-*"):  # left by killed runs (the lock is ours)
             shutil.rmtree(stale)
@@ -282,7 +288,6 @@ def run(
         try:
             results = _execute_and_record(exp, profile, params, hashes, label, estimate, out, check)
         except BaseException as err:
-            failed = folder.with_name(f"{folder.name}.failed")
             _relocate(work / f"{exp.name}.ipynb", work, failed)
             _replace(work, failed)
             if isinstance(err, KeyboardInterrupt):
@@ -291,14 +296,40 @@ def run(
                 raise
             if isinstance(err, RunFailed):
                 raise RunFailed(f"{err}; executed notebook kept at {paths.rel(failed / (exp.name + '.ipynb'))}; "
-                                f"the previous results are untouched") from None
+                                f"{_previous_results(folder)}") from None
             raise
         _relocate(work / f"{exp.name}.ipynb", work, folder)
         _replace(work, folder)
+        if failed.exists():  # an earlier run's failure, stale beside this result
+            shutil.rmtree(failed)
     print(f"{label} done in {clock(results['duration_s'])}: {verdict_counts(results['claims'])}", file=out,
           flush=True)
     print(f"{label} {slowest_cells(results)}", file=out, flush=True)
     return Outcome(exp.name, "done", folder, results["duration_s"])
+
+
+def _check_data(exp: Experiment, folder: Path) -> None:
+    """Find, check and fingerprint every dataset `exp` declares (data.fingerprint, cached for the cache key), before
+    anything starts; its DataError says that the run did not start and what it left of the results in `folder`."""
+    try:
+        for name in exp.datasets:
+            data.fingerprint(name)
+    except data.DataError as err:
+        raise data.DataError(f"{err}; {exp.name} {folder.name} not run, {_previous_results(folder)}") from None
+
+
+def _previous_results(folder: Path) -> str:
+    """What a run that did not finish leaves of the results before it, in words."""
+    return "the previous results are untouched" if folder.exists() else "there are no earlier results"
+
+
+def _refuse_files_in_the_way(what: str, folder: Path, failed: Path) -> None:
+    """RunFailed, before anything starts, when something other than a folder stands where the run's results or its
+    failed notebook go: cnnlab did not write it, so it is neither replaced nor removed."""
+    for path, role in ((folder, "results"), (failed, "failed notebook")):
+        if path.exists() and not path.is_dir():
+            raise RunFailed(f"{paths.rel(path)} is not a folder, where {what} keeps its {role}: move it away "
+                            "(nothing was run)")
 
 
 def cell_seconds(notebook: Path) -> list[dict]:

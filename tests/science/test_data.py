@@ -1,6 +1,7 @@
 """cnnlab.data: IDX reading, finding Fashion-MNIST, derived datasets, TFDS datasets."""
 
 import gzip
+import os
 import re
 
 import numpy as np
@@ -106,7 +107,8 @@ def test_cnnlab_data_wins_over_debian_folder(tmp_path, monkeypatch):
     assert data.fashion_mnist_dir() == folder
     with pytest.raises(DataError) as err:
         data.load_fashion_mnist()
-    assert str(err.value) == f"{folder}: x_train has shape (2, 28, 28), expected (60000, 28, 28)"
+    assert str(err.value) == (f"{folder}/train-images-idx3-ubyte.gz: x_train has shape (2, 28, 28), expected "
+                              f"(60000, 28, 28) ({data.REPAIR_HELP})")
 
 
 @pytest.mark.parametrize("how", ["empty", "partial", "nonexistent"])
@@ -139,6 +141,51 @@ def test_a_truncated_gz_gets_one_line_from_the_fingerprint_too(tmp_path, monkeyp
     assert message.startswith(f"{folder}/t10k-images-idx3-ubyte.gz: cannot be read (")
     assert message.endswith("reinstall dataset-fashion-mnist or point CNNLAB_DATA at an intact copy")
     assert "\n" not in message
+
+
+def test_the_fingerprint_checks_the_files_as_loading_them_does(tmp_path, monkeypatch):
+    from conftest import labels_as_images
+
+    folder = labels_as_images(tmp_path / "slip")
+    monkeypatch.setenv("CNNLAB_DATA", str(folder))
+    for call in (data.fingerprint, data.load_fashion_mnist):
+        with pytest.raises(DataError) as err:
+            call()
+        assert str(err.value) == (f"{folder}/train-images-idx3-ubyte.gz: x_train has shape (60000,), expected "
+                                  f"(60000, 28, 28) ({data.REPAIR_HELP})")
+    for stem in ("train-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (folder / f"{stem}.gz").unlink()
+    (folder / "train-images-idx3-ubyte.gz").symlink_to(data.DEBIAN_DIR / "train-images-idx3-ubyte.gz")
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", idx_bytes(np.full(10000, 10)))
+    with pytest.raises(DataError, match=re.escape(f"{folder}/t10k-labels-idx1-ubyte.gz: y_test holds labels outside")):
+        data.fingerprint()
+
+
+def test_the_fingerprint_reads_the_files_again_only_when_their_size_or_mtime_changes(tmp_path, monkeypatch):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(data.DEBIAN_DIR, folder)
+    monkeypatch.setenv("CNNLAB_DATA", str(folder))
+    monkeypatch.setattr(data, "_FINGERPRINTS", {})
+    read, reads = data._read_bytes, []
+    monkeypatch.setattr(data, "_read_bytes", lambda path: reads.append(path.name) or read(path))
+    first = data.fingerprint()
+    assert data.fingerprint() == first and len(reads) == 4
+    stamp = (folder / "t10k-labels-idx1-ubyte.gz").stat()
+    os.utime(folder / "t10k-labels-idx1-ubyte.gz", ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 10**9))
+    assert data.fingerprint() == first and len(reads) == 8  # touched: read and checked again, same content
+
+
+def test_the_fingerprint_asks_keras_to_download_only_when_no_folder_has_the_files(tmp_path, monkeypatch):
+    cache = tmp_path / "keras-cache"
+    monkeypatch.delenv("CNNLAB_DATA", raising=False)
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
+    monkeypatch.setattr(data, "KERAS_CACHE_DIR", cache)
+    monkeypatch.setattr(data, "_download_fashion_mnist", lambda: write_tiny_fashion_mnist(cache))
+    with pytest.raises(DataError) as err:  # downloaded, then checked like any other copy
+        data.fingerprint()
+    assert str(err.value).startswith(f"{cache}/train-images-idx3-ubyte.gz: x_train has shape (2, 28, 28)")
 
 
 def test_keras_cache_used_after_debian(tmp_path, monkeypatch):
@@ -209,7 +256,12 @@ def test_fingerprint_is_stable_16_hex(tmp_path, monkeypatch):
     first, second = data.fingerprint(), data.fingerprint()
     assert re.fullmatch(r"[0-9a-f]{16}", first)
     assert first == second
-    monkeypatch.setenv("CNNLAB_DATA", str(write_tiny_fashion_mnist(tmp_path / "tiny")))
+    relabelled = tmp_path / "relabelled"  # Debian's files but the test labels
+    relabelled.mkdir()
+    for stem in list(data.IDX_FILES.values())[:3]:
+        (relabelled / f"{stem}.gz").symlink_to(data.DEBIAN_DIR / f"{stem}.gz")
+    write_idx(relabelled / "t10k-labels-idx1-ubyte", idx_bytes(np.arange(10000) % 10))
+    monkeypatch.setenv("CNNLAB_DATA", str(relabelled))
     other = data.fingerprint()
     assert re.fullmatch(r"[0-9a-f]{16}", other) and other != first
     with pytest.raises(DataError, match="allowed: fashion_mnist"):

@@ -1,10 +1,14 @@
 """The `cnnlab` command line, in-process: list, run, report, reproduce, and how it refuses bad input."""
 
 import json
+import os
 import re
+import signal
+import time
+from pathlib import Path
 
 import pytest
-from conftest import TOY_YAML, claim, fake_run, write_toy
+from conftest import TOY_YAML, claim, fake_run, labels_as_images, write_toy
 
 from cnnlab.suite import runner
 from cnnlab.suite.cli import main
@@ -81,15 +85,16 @@ def test_run_then_report(toy_root, capsys):
     assert main(["run", "99", "--profile", "smoke"]) == 0
     assert "cached: results.json matches" in capsys.readouterr().out
 
-    assert main(["report", "--profile", "smoke"]) == 0
-    index = toy_root / "results" / "report" / "index.html"
+    assert main(["report", "--profile", "smoke"]) == 0  # not the committed profile: its own folder, README untouched
+    index = toy_root / "results" / "smoke" / "report" / "index.html"
     assert capsys.readouterr().out == (
-        "wrote results/SCORECARD.md. Checked: 0 of 1 experiments. No check run was found, so no verdict was tested on "
-        "another floating-point path and one near its rule's bounds may read otherwise in a checked scorecard (the "
-        "committed one is checked): `make check-verdicts` runs the checks.\n"
-        f"wrote results/report/index.html: open {index.as_uri()} in a browser\n")
+        "wrote results/smoke/SCORECARD.md. Checked: 0 of 1 experiments. No check run was found, so no verdict was "
+        "tested on another floating-point path and one near its rule's bounds may read otherwise in a checked "
+        "scorecard (the committed one is checked): `make check-verdicts` runs the checks.\n"
+        f"wrote results/smoke/report/index.html: open {index.as_uri()} in a browser\n")
     assert re.search(r'data-experiment="99_toy"\s+data-verdict="not_reproduced"', index.read_text())
-    scorecard = (toy_root / "results" / "SCORECARD.md").read_text()
+    assert sorted(p.name for p in (toy_root / "results").iterdir()) == ["runs", "smoke"]
+    scorecard = (toy_root / "results" / "smoke" / "SCORECARD.md").read_text()
     assert "# cnnlab scorecard (smoke profile)" in scorecard
     assert re.search(r"^\|\s*99_toy\s*\|\s*toy\.n\s*\|\s*n is three\s*\|\s*3 items\s*\|\s*2 items\s*\|"
                      r"\s*not_reproduced\s*\|$", scorecard, re.M), scorecard
@@ -122,10 +127,10 @@ def test_reproduce_runs_everything_then_reports(toy_root, capsys):
     out = capsys.readouterr().out
     assert "[1/1 99_toy smoke] running" in out
     assert "all 1 experiments in" in out
-    assert "\nwrote results/SCORECARD.md. Checked: 0 of 1 experiments. No check run was found" in out
-    assert out.rstrip().endswith(f"wrote results/report/index.html: open "
-                                 f"{(toy_root / 'results' / 'report' / 'index.html').as_uri()} in a browser")
-    assert "| 99_toy " in (toy_root / "results" / "SCORECARD.md").read_text()
+    assert "\nwrote results/smoke/SCORECARD.md. Checked: 0 of 1 experiments. No check run was found" in out
+    assert out.rstrip().endswith(f"wrote results/smoke/report/index.html: open "
+                                 f"{(toy_root / 'results' / 'smoke' / 'report' / 'index.html').as_uri()} in a browser")
+    assert "| 99_toy " in (toy_root / "results" / "smoke" / "SCORECARD.md").read_text()
 
 
 def test_reproduce_on_another_backend_runs_beside_tensorflow_and_leaves_the_report_alone(toy_root, capsys,
@@ -173,7 +178,10 @@ def test_reproduce_with_jobs_finishes_the_others_and_names_each_failure(toy_root
     assert not (toy_root / "results" / "SCORECARD.md").exists()  # no report from a suite with a failed run
 
 
-@pytest.mark.parametrize("damage", ['{"experiment": "99_toy", "claims": [{"id"', "{}"])
+@pytest.mark.parametrize("damage", [
+    '{"experiment": "99_toy", "claims": [{"id"', "{}",
+    '{"experiment": "99_toy", "profile": "quick", "cache_key": "k", "seeds": 5, "versions": [], "duration_s": null, '
+    '"tables": {}, "figures": [], "claims": []}'])
 def test_a_damaged_results_file_is_recomputed_by_run_and_skipped_by_report(toy_root, capsys, damage):
     results = toy_root / "results" / "runs" / "99_toy" / "quick" / "results.json"
     results.parent.mkdir(parents=True)
@@ -221,6 +229,60 @@ def test_a_file_where_a_run_folder_belongs_is_one_line_naming_the_fix(toy_root, 
     assert main(["run", "99", "--profile", "smoke"]) == 1
     one_error_line(capsys, "results/runs/99_toy", "(something stands where a folder belongs: move it away)")
     assert (toy_root / "results" / "runs" / "99_toy").read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("earlier", [False, True])
+@pytest.mark.parametrize("dataset", ["nonexistent", "labels as images"])
+def test_a_dataset_that_cannot_be_used_stops_the_run_before_anything_starts(toy_root, capsys, monkeypatch, dataset,
+                                                                             earlier):
+    write_toy(toy_root, yaml_text=TOY_YAML.replace("datasets: []", "datasets: [fashion_mnist]"))
+    folder = toy_root / "nonexistent" if dataset == "nonexistent" else labels_as_images(toy_root / "slip")
+    monkeypatch.setenv("CNNLAB_DATA", str(folder))
+    if earlier:
+        fake_run(toy_root, "99_toy", "quick", [claim("toy.n", "reproduced")])
+    before = {p: p.read_bytes() for p in (toy_root / "results").rglob("*") if p.is_file()} if earlier else None
+    start = time.monotonic()
+    assert main(["run", "99"]) == 1
+    assert time.monotonic() - start < 5  # no kernel started
+    what = (f"CNNLAB_DATA={folder} lacks train-images-idx3-ubyte, " if dataset == "nonexistent" else
+            f"{folder}/train-images-idx3-ubyte.gz: x_train has shape (60000,), expected (60000, 28, 28) (")
+    one_error_line(capsys, what, "; 99_toy quick not run, " + (
+        "the previous results are untouched" if earlier else "there are no earlier results"))
+    if earlier:  # byte for byte, and nothing beside them
+        assert {p: p.read_bytes() for p in (toy_root / "results").rglob("*") if p.is_file()} == before
+    else:
+        assert not (toy_root / "results").exists()
+
+
+@pytest.mark.parametrize("name, role", [("quick", "results"), ("quick.failed", "failed notebook")])
+def test_a_file_where_the_run_or_its_failed_notebook_goes_is_refused_before_anything_runs(toy_root, capsys, name,
+                                                                                          role):
+    runs = toy_root / "results" / "runs" / "99_toy"
+    runs.mkdir(parents=True)
+    (runs / name).write_text("a note of mine")
+    assert main(["run", "99"]) == 1
+    one_error_line(capsys, f"results/runs/99_toy/{name} is not a folder, where 99_toy quick keeps its {role}: move "
+                           "it away (nothing was run)")
+    assert sorted(p.name for p in runs.iterdir()) == [name] and (runs / name).read_text() == "a note of mine"
+
+
+def test_sigterm_keeps_the_partial_notebook_in_place_of_an_earlier_failure_and_leaves_nothing_else(
+        toy_root, capsys, monkeypatch):
+    failed = toy_root / "results" / "runs" / "99_toy" / "quick.failed"
+    failed.mkdir(parents=True)
+    (failed / "99_toy.ipynb").write_text("an earlier failure")
+
+    def killed(exp, params, *args):
+        (Path(params["output_dir"]) / f"{exp.name}.ipynb").write_text("partial notebook")
+        os.kill(os.getpid(), signal.SIGTERM)  # `kill`, while a cell runs
+        time.sleep(30)
+
+    monkeypatch.setattr(runner, "execute", killed)
+    assert main(["run", "99"]) == 130
+    assert capsys.readouterr().err == "cnnlab: interrupted\n"
+    assert sorted(p.name for p in failed.parent.iterdir()) == ["quick.failed"]  # no lock, .old or partial folder
+    assert [p.name for p in failed.iterdir()] == ["99_toy.ipynb"]
+    assert (failed / "99_toy.ipynb").read_text() == "partial notebook"
 
 
 def test_a_file_system_error_is_one_line_with_its_path_and_fix(toy_root):

@@ -16,7 +16,8 @@ from conftest import claim, fake_run, run_two_toys, use_workspace, write_toy
 
 from cnnlab.suite import report
 from cnnlab.suite.report import table_rows
-from cnnlab.suite.results import VERDICTS, findings_markdown, read_results
+from cnnlab.suite.results import VERDICTS, findings_markdown
+from cnnlab.suite.schema import read_results
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("CNNLAB_TEST_ARTIFACTS") or REPO / "build" / "test-artifacts")
@@ -170,10 +171,9 @@ def test_readme_results_section_is_rewritten_only_when_it_changes(site):
                                  "not_applicable": 1}
     with pytest.MonkeyPatch.context() as mp:
         use_workspace(mp, site)
-        assert report.update_readme(report.readme_section(facts)) is None
-        assert report.update_readme(report.readme_section(dict(facts, profile="full"))) == site / "README.md"
-    assert "The full profile's 6 lecture claims" in (site / "README.md").read_text()
-    (site / "README.md").write_text(readme)
+        assert report.readme_with(report.readme_section(facts)) is None
+        assert "The full profile's 6 lecture claims" in report.readme_with(report.readme_section(dict(facts,
+                                                                                                    profile="full")))
 
 
 def executed_notebook(folder: Path, claims: list[dict]) -> None:
@@ -265,12 +265,42 @@ def test_committed_claims_have_one_verdict_on_every_page():
         (REPO / "results" / report.SUMMARY).read_text())["claims"]
 
 
+HOSTILE = "<script>alert(1)</script> <img src=x onerror=alert(2)> <a href='javascript:alert(3)'>link</a>"
+
+
+def test_html_from_a_notebook_is_shown_as_text_never_run(toy_root):
+    fake_run(toy_root, "01_a", "quick", [claim("a.x", "reproduced", statement=HOSTILE, note=HOSTILE)])
+    folder = toy_root / "results" / "runs" / "01_a" / "quick"
+    executed_notebook(folder, read_results(folder)[0]["claims"])  # the claims' findings as a markdown output
+    nb = nbformat.read(folder / "01_a.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell(f"a markdown cell: {HOSTILE}"))
+    nb.cells.append(nbformat.v4.new_code_cell("x", outputs=[
+        nbformat.v4.new_output("display_data", data={
+            "text/html": f"<table><tr><td onclick='alert(4)'>kept</td></tr></table>{HOSTILE}"}),
+        nbformat.v4.new_output("display_data", data={"application/javascript": "alert(5)"})]))
+    nbformat.write(nb, folder / "01_a.ipynb")
+    report.build("quick")
+    pages = sorted((toy_root / "results" / "report").rglob("*.html"))
+    assert [p.name for p in pages] == ["01_a.html", "index.html", "01_a.html"]
+    for page in pages:
+        html = soup(page)
+        assert [s.get_text() for s in html.find_all("script") if "alert" in s.get_text()] == [], page
+        assert [e.name for e in html.find_all(True) if {"onerror", "onclick"} & set(e.attrs)] == [], page
+        assert [a["href"] for a in html.find_all("a", href=True) if a["href"].startswith("javascript")] == [], page
+        assert "<script>alert(1)</script>" in html.get_text(), page  # shown as text
+    notebook = soup(pages[2])
+    assert [td.get_text() for td in notebook.select(".output_html td")] == ["kept"]
+    scorecard = (toy_root / "results" / "SCORECARD.md").read_text()
+    assert "<script" not in scorecard and "<img" not in scorecard and "<a " not in scorecard
+    assert "&lt;script>alert(1)&lt;/script> &lt;img src=x onerror=alert(2)>" in scorecard
+
+
 # where a reader of another machine's checkout would meet a path of the machine that ran it, or a start-up error
 MACHINE_TRACES = re.compile(r"cuInit|\.(?:smoke|quick|full)[\w-]*\.partial-\d|(?<![\w.])/(?:home|root|tmp|work|Users)/")
 
 
 def test_committed_results_hold_no_path_or_start_up_noise_of_the_machine_that_ran_them():
-    ignored = {REPO / "results" / part for part in ("runs", "cache", ".report.partial")}
+    ignored = {REPO / "results" / part for part in ("runs", "cache", "smoke", "full", ".report-quick.partial")}
     found = [f"{path.relative_to(REPO)}: {match.group()}"
              for path in sorted((REPO / "results").rglob("*"))
              if path.suffix in {".md", ".json", ".html", ".csv"} and not ignored & set(path.parents)

@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 
 import pandas as pd
 import pytest
@@ -72,7 +73,8 @@ def test_scorecard_from_results_only_of_that_profile(toy_root):
     fake_run(toy_root, "02_b", "smoke", [claim("b.x", "reproduced", source_inconsistent=True,
                                                statement="a | pipe", note="line\nbreak")])
     text = report.build("smoke").scorecard.read_text()
-    assert "from 2 experiment run(s): 3 claims, 2 reproduced, 0 partial, 0 inconclusive, 0 not reproduced, 1 not applicable." in text
+    assert ("from 2 experiment run(s): 3 claims, 2 reproduced, 0 partial, 0 inconclusive, 0 not reproduced, "
+            "1 not applicable.") in text
     assert "- **01_a**: 12 s, seeds [0, 1], TensorFlow 2.21.0, Keras 3.15.1" in text
     rows = table_rows(text)
     assert [r[1] for r in rows[1:]] == ["a.x", "a.y", "b.x"]
@@ -235,3 +237,84 @@ def test_trained_claims_show_their_convergence_and_the_budget_limited_are_counte
     assert "partial, 1 inconclusive, 0 not reproduced, 0 not applicable. Budget-limited: 1 (a run behind the claim" in (
         " ".join(report.readme_section(facts).split()))
     assert "budget-limited" not in report.readme_section(dict(facts, budget_limited=0))
+
+
+# -- the report is atomic and per profile ----------------------------------------------------------------------
+
+
+def committed_report(root):
+    """Every file the quick report wrote (README included), by path relative to `root`, with its bytes."""
+    files = [root / "README.md"] + [p for p in (root / "results").rglob("*") if "runs" not in p.parts]
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in files if p.is_file()}
+
+
+@pytest.fixture
+def reported(two_runs):
+    """`two_runs`, reported once in the quick profile, with a README holding the Results markers."""
+    (two_runs / "README.md").write_text(f"# toy\n\n{report.README_START}\nold\n{report.README_END}\n")
+    report.build("quick")
+    return two_runs
+
+
+def test_another_profile_reports_into_its_own_folder_and_leaves_the_committed_one_byte_identical(reported):
+    before = committed_report(reported)
+    fake_run(reported, "01_a", "smoke", [claim("a.x", "reproduced")])
+    written = report.build("smoke")
+    assert written.scorecard == reported / "results" / "smoke" / "SCORECARD.md"
+    assert written.index == reported / "results" / "smoke" / "report" / "index.html" and written.readme is None
+    assert sorted(p.name for p in (reported / "results" / "smoke").iterdir()) == [
+        "SCORECARD.md", "figures", "report", "summary.json", "tables"]
+    after = committed_report(reported)
+    assert {k: v for k, v in after.items() if not k.startswith("results/smoke/")} == before
+
+
+def test_a_report_that_fails_part_way_leaves_the_previous_one_byte_identical(reported, monkeypatch):
+    before = committed_report(reported)
+    fake_run(reported, "97_new", "quick", [claim("n.x", "reproduced")])
+
+    def full_disk(path, text):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(report, "_write_atomic", full_disk)  # README is the last thing replaced
+    with pytest.raises(OSError, match="No space left"):
+        report.build("quick")
+    assert committed_report(reported) == before
+    assert sorted(p.name for p in (reported / "results").iterdir()) == [
+        "SCORECARD.md", "figures", "report", "runs", "summary.json", "tables"]
+
+
+def test_a_report_interrupted_between_its_renames_is_put_back_by_the_next(reported):
+    aside = reported / "results" / ".report-quick.old"
+    aside.mkdir()
+    (reported / "results" / "report").rename(aside / "report")  # killed after moving the old site aside
+    before = (aside / "report" / "index.html").read_bytes()
+    report._put_back(aside, reported / "results")
+    assert (reported / "results" / "report" / "index.html").read_bytes() == before and not aside.exists()
+
+
+@pytest.mark.parametrize("name, problem", [("report", "Not a directory"), ("SCORECARD.md", "Is a directory")])
+def test_something_of_the_users_where_the_report_writes_is_refused_untouched(reported, name, problem):
+    target = reported / "results" / name
+    shutil.rmtree(target) if target.is_dir() else target.unlink()
+    target.mkdir() if name.endswith(".md") else target.write_text("mine")
+    with pytest.raises(OSError, match=problem) as raised:
+        report.build("quick")
+    assert raised.value.filename == str(target)
+    assert target.is_dir() if name.endswith(".md") else target.read_text() == "mine"
+    assert not list((reported / "results").glob(".report-*"))
+
+
+def test_a_record_naming_files_outside_its_run_folder_copies_and_deletes_nothing(reported, capsys):
+    tracked = reported / "results" / "tables" / "99_toy" / "sizes.csv"
+    before = tracked.read_bytes()
+    results = reported / "results" / "runs" / "98_other" / "quick" / "results.json"
+    record = json.loads(results.read_text())
+    results.write_text(json.dumps(dict(record, tables={"t": "../../../../tables/99_toy/sizes.csv"},
+                                       figures=["/etc/hostname"])))
+    report.build("quick")
+    assert capsys.readouterr().err.startswith("cnnlab: warning: results/runs/98_other/quick/results.json is "
+                                              "damaged (its table 't' ../../../../tables/99_toy/sizes.csv is outside")
+    assert tracked.read_bytes() == before
+    assert not list((reported / "results").rglob("hostname"))
+    assert "- **98_other**: no result: results/runs/98_other/quick/results.json is damaged: its table 't'" in (
+        reported / "results" / "SCORECARD.md").read_text()

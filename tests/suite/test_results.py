@@ -179,34 +179,6 @@ def test_results_file_is_readable_by_everyone(tmp_path):
     assert (tmp_path / "results.json").stat().st_mode & 0o777 == 0o644
 
 
-def test_load_results(tmp_path):
-    assert results.load_results(tmp_path) is None
-    record = {key: [] for key in results.RESULT_KEYS} | {"cache_key": "abc"}
-    write_json_atomic(tmp_path / "results.json", record)
-    assert results.load_results(tmp_path) == record
-
-
-@pytest.mark.parametrize("content, problem", [
-    ('{"experiment": "01", "cla', "not valid JSON (Unterminated string starting at: line 1 column 22 (char 21))"),
-    ("{}", "lacks " + ", ".join(results.RESULT_KEYS)),
-    ("[1, 2]", "lacks " + ", ".join(results.RESULT_KEYS)),
-    ('{"experiment": "01", "profile": "quick", "cache_key": "k", "seeds": [0], "versions": {}, "duration_s": 1, '
-     '"tables": {}, "figures": []}', "lacks claims"),
-    ('{"experiment": "01", "profile": "quick", "cache_key": "k", "seeds": [0], "versions": {}, "duration_s": 1, '
-     '"tables": {}, "figures": [], "claims": [{"id": "a", "statement": "s", "expected": 1, "measured": 1, '
-     '"unit": "", "verdict": "reproduced", "rule": "r"}, {"id": "b", "verdict": "partial"}]}',
-     "claim 2 lacks statement, expected, measured, unit, rule"),
-    ('{"experiment": "01", "profile": "quick", "cache_key": "k", "seeds": [0], "versions": {}, "duration_s": 1, '
-     '"tables": {}, "figures": [], "claims": "none"}', "claim 1 lacks id, statement, expected, measured, unit, "
-     "verdict, rule"),
-])
-def test_a_damaged_results_file_is_no_result_with_one_warning(tmp_path, capsys, content, problem):
-    (tmp_path / "results.json").write_text(content)
-    assert results.load_results(tmp_path) is None
-    err = capsys.readouterr().err
-    assert err == f"cnnlab: warning: {tmp_path / 'results.json'} is damaged ({problem}); treated as no result\n"
-
-
 def test_add_note_appends_to_a_claim(tmp_path):
     rec = Record("99_toy", "toy", tmp_path)
     rec.claim("toy.a", "a", 1, 1, "", exact(1), source="test")

@@ -185,7 +185,8 @@ def assert_failed_run(root):
         run(overrides={"fail": True})
     message = str(info.value)
     assert message == ("99_toy: cell 3 raised RuntimeError: asked to fail; executed notebook kept at "
-                       "results/runs/99_toy/quick.failed/99_toy.ipynb; the previous results are untouched")
+                       "results/runs/99_toy/quick.failed/99_toy.ipynb; "
+                       + ("the previous results are untouched" if before else "there are no earlier results"))
     assert sorted(p.name for p in (runs / "quick.failed").iterdir()) == ["99_toy.ipynb"]
     executed = nbformat.read(runs / "quick.failed" / "99_toy.ipynb", as_version=4)
     assert executed.metadata.papermill.exception is True
@@ -249,6 +250,12 @@ def test_failing_rerun_keeps_the_previous_results(toy_root, stable_source):
     assert_failed_run(toy_root)
     assert results_of(toy_root)["params"]["fail"] is False
     assert run()[0].status == "cached"  # the good run still counts
+
+
+def test_a_successful_run_removes_the_failed_notebook_of_an_earlier_run(toy_root, stable_source):
+    assert_failed_run(toy_root)
+    assert run()[0].status == "done"
+    assert sorted(p.name for p in (toy_root / "results" / "runs" / "99_toy").iterdir()) == ["quick"]
 
 
 def test_notebook_without_record_save_fails(toy_root, stable_source):
