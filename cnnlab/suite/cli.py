@@ -205,10 +205,10 @@ def main(argv=None) -> int:
         commands = {"list": lambda a: _list(), "show": _show, "run": _run, "reproduce": _reproduce, "report": _report,
                     "verdicts": _verdicts, "bench": _bench}
         commands[args.command](args)
-    except (ParamError, DataError, RunFailed, BenchFailed, FileNotFoundError) as err:
+    except (ParamError, DataError, RunFailed, BenchFailed) as err:
         print(f"cnnlab: error: {err}", file=sys.stderr)
         return 2 if isinstance(err, ParamError) else 1
-    except OSError as err:
+    except OSError as err:  # FileNotFoundError of our own ("no results for profile ...") included
         print(f"cnnlab: error: {os_error_text(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -110,13 +110,15 @@ def _code_cells(notebook: Path) -> list[str]:
     return [c.source for c in nb.cells if c.cell_type == "code"]
 
 
-def cache_key(exp: Experiment, params: dict, check: bool = False, modules=None, hashes: dict | None = None) -> str:
-    """Hash of the notebook's code, the resolved parameters, cnnlab's source (only the `modules` the run
-    imported, when known: an edit elsewhere in the package leaves its results current; `hashes` are the
-    source's hashes taken earlier), the datasets, versions and, for a check run, its environment."""
+def cache_key(exp: Experiment, params: dict, check: bool = False, modules=None, hashes: dict | None = None,
+              code: list[str] | None = None) -> str:
+    """Hash of the notebook's code (`code`, its code cells read earlier, or as they are now), the resolved
+    parameters, cnnlab's source (only the `modules` the run imported, when known: an edit elsewhere in the
+    package leaves its results current; `hashes` are the source's hashes taken earlier), the datasets, versions
+    and, for a check run, its environment."""
     parts = {
         "check": CHECK_ENV if check else None,
-        "code": _code_cells(exp.notebook),
+        "code": _code_cells(exp.notebook) if code is None else code,
         "params": {k: v for k, v in params.items() if k != "output_dir"},
         "cnnlab": paths.package_digest(modules, hashes),
         "data": {name: data.fingerprint(name) for name in exp.datasets},
@@ -267,13 +269,14 @@ def run(
     run (`check`) takes another floating-point path (CHECK_ENV) into its own folder."""
     out = sys.stdout if out is None else out  # looked up now, not at import: it may have been redirected since
     params = resolve(exp, profile, overrides, seed)
-    hashes = paths.source_hashes()  # the source this run starts from, whatever is edited while it runs
+    # the source and notebook this run starts from, whatever is edited while it runs
+    hashes, code = paths.source_hashes(), _code_cells(exp.notebook)
     folder = run_dir(exp, profile, check)
     failed = folder.with_name(f"{folder.name}.failed")
     label = f"[{position[0]}/{position[1]} {exp.name} {folder.name}]"
     _check_data(exp, folder)
     previous = load_results(folder)
-    key = current_key(exp, params, check, previous, hashes)
+    key = current_key(exp, params, check, previous, hashes, code)
     if key and not force:
         print(f"{label} cached: results.json matches (key {key}), skipped", file=out, flush=True)
         return Outcome(exp.name, "cached", folder, 0.0)
@@ -286,7 +289,7 @@ def run(
         params["output_dir"] = str(work)
         print(f"{label} running {paths.rel(exp.notebook)}", file=out, flush=True)
         try:
-            results = _execute_and_record(exp, profile, params, hashes, label, estimate, out, check)
+            results = _execute_and_record(exp, profile, params, (hashes, code), label, estimate, out, check)
         except BaseException as err:
             _relocate(work / f"{exp.name}.ipynb", work, failed)
             _replace(work, failed)
@@ -353,19 +356,21 @@ def slowest_cells(results: dict, n: int = 3) -> str:
     return f"slowest: {slow}; kernel start-up and the rest {clock(rest)}"
 
 
-def current_key(exp: Experiment, params: dict, check: bool, previous: dict | None, hashes: dict | None = None):
-    """The cache key of the `previous` results when they are still current for `params` and the source as it
-    is (or as `hashes` say), else None."""
+def current_key(exp: Experiment, params: dict, check: bool, previous: dict | None, hashes: dict | None = None,
+                code: list[str] | None = None):
+    """The cache key of the `previous` results when they are still current for `params` and the source and
+    notebook as they are (or as `hashes` and `code` say), else None."""
     if not previous:
         return None
-    key = cache_key(exp, params, check, previous.get("modules"), hashes)
+    key = cache_key(exp, params, check, previous.get("modules"), hashes, code)
     return key if previous.get("cache_key") == key else None
 
 
-def _execute_and_record(exp: Experiment, profile: str, params: dict, hashes: dict, label: str, estimate, out,
+def _execute_and_record(exp: Experiment, profile: str, params: dict, source: tuple, label: str, estimate, out,
                         check: bool) -> dict:
     """Run the notebook into params['output_dir'] and write its results.json there, its cache key from the
-    cnnlab modules the kernel imported (as they were when the run started); return the results."""
+    cnnlab modules the kernel imported and the notebook's code, as `source` (hashes, code cells) holds them from
+    when the run started; return the results."""
     work = Path(params["output_dir"])
     started = datetime.now(timezone.utc)
     begin = time.monotonic()
@@ -382,7 +387,7 @@ def _execute_and_record(exp: Experiment, profile: str, params: dict, hashes: dic
             check_run=check,
             params={k: v for k, v in params.items() if k != "output_dir"},
             seeds=record.pop("seeds", None) or [params["seed"]],
-            cache_key=cache_key(exp, params, check, modules, hashes),
+            cache_key=cache_key(exp, params, check, modules, *source),
             modules=modules,
             versions=versions(),
             started=started.isoformat(timespec="seconds"),

@@ -285,6 +285,29 @@ def test_sigterm_keeps_the_partial_notebook_in_place_of_an_earlier_failure_and_l
     assert (failed / "99_toy.ipynb").read_text() == "partial notebook"
 
 
+@pytest.mark.parametrize("error, line", [
+    (PermissionError(1, "Operation not permitted"), "results/.report-quick.partial: operation not permitted (check its "
+     "permissions and attributes (an immutable file: chattr -i))"),
+    (FileNotFoundError(2, "No such file or directory"), "results/.report-quick.partial: no such file or directory"),
+])
+def test_a_file_system_error_in_a_command_is_one_line_and_changes_nothing(toy_root, capsys, monkeypatch, error, line):
+    from cnnlab import paths
+
+    fake_run(toy_root, "01_a", "quick", [claim("a.x", "reproduced")])
+    assert main(["report"]) == 0
+    before = {p: p.read_bytes() for p in (toy_root / "results").rglob("*") if p.is_file()}
+    capsys.readouterr()
+
+    def refused(folder):  # as an immutable results/ (chattr +i) or a folder removed under it would
+        error.filename = str(folder)
+        raise error
+
+    monkeypatch.setattr(paths, "emptied", refused)
+    assert main(["report"]) == 1
+    assert capsys.readouterr().err == f"cnnlab: error: {line}\n"
+    assert {p: p.read_bytes() for p in (toy_root / "results").rglob("*") if p.is_file()} == before
+
+
 def test_a_file_system_error_is_one_line_with_its_path_and_fix(toy_root):
     from cnnlab.suite.cli import os_error_text
 

@@ -129,6 +129,21 @@ def edit_notebook(root, edit):
     nbformat.write(nb, path)
 
 
+def test_a_notebook_edited_while_it_runs_keys_the_run_on_the_code_that_ran(toy_root, stable_source, monkeypatch):
+    before = key_for()
+    execute = runner.execute
+
+    def edited_meanwhile(*args, **kwargs):  # papermill has read the notebook; the user saves an edit
+        edit_notebook(toy_root, lambda nb: nb.cells.append(nbformat.v4.new_code_cell("print('new')")))
+        return execute(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "execute", edited_meanwhile)
+    assert run()[0].status == "done"
+    assert results_of(toy_root)["cache_key"] == before != key_for()
+    monkeypatch.setattr(runner, "execute", execute)
+    assert run()[0].status == "done"  # the edit was never run: not a cache hit
+
+
 def test_cache_key_changes_with_what_changes_results(toy_root, stable_source):
     base = key_for()
     assert key_for() == base
