@@ -1,6 +1,6 @@
 """What differs between Keras's backends (TensorFlow, the default; JAX; PyTorch), in one place: seeding and
-deterministic kernels, gradients of a function of arrays, several devices, and the versions that decide a
-result. Everything else in cnnlab uses `keras` and `keras.ops` alone.
+deterministic kernels, the precision nets compute in, gradients of a function of arrays, several devices, and the
+versions that decide a result. Everything else in cnnlab uses `keras` and `keras.ops` alone.
 
 The backend is Keras's: `KERAS_BACKEND`, else ~/.keras/keras.json, read when Keras is first imported.
 """
@@ -16,6 +16,9 @@ import numpy as np
 BACKENDS = ("tensorflow", "jax", "torch")
 # the package whose version, beside Keras's, decides a result on each backend
 PACKAGE = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+# Keras dtype policies a run may train under: float32, or bfloat16 compute with float32 weights (faster on a CPU
+# with AVX512-BF16 or on a GPU; numbers differ from float32's, so a verdict may too)
+PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 def name() -> str:
@@ -37,6 +40,13 @@ def seed(value: int) -> None:
 
         torch.use_deterministic_algorithms(True, warn_only=True)
     # JAX: deterministic already; its random numbers come from Keras's seeded generator
+
+
+def use_precision(policy: str) -> None:
+    """Build every later layer under the Keras dtype policy `policy`, one of PRECISIONS."""
+    if policy not in PRECISIONS:
+        raise ValueError(f"unknown precision '{policy}' (allowed: {', '.join(PRECISIONS)})")
+    keras.config.set_dtype_policy(policy)
 
 
 def gradients(fn, *args) -> tuple[float, list[np.ndarray]]:

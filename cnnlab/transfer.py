@@ -67,10 +67,10 @@ def copy_layers(source, target, n: int, frozen: bool):
 
 
 def _numeric_context() -> dict:
-    """What besides the recipe decides a trained net's weights: versions, backend, floating-point path and
-    cnnlab's source."""
+    """What besides the recipe decides a trained net's weights: versions, backend, floating-point path, the
+    precision it computes in and cnnlab's source."""
     return dict(**backend.versions(), env={name: os.environ.get(name) for name in NUMERIC_ENV},
-                cnnlab=paths.package_digest())
+                precision=keras.config.dtype_policy().name, cnnlab=paths.package_digest())
 
 
 def _stem(name: str, recipe: dict) -> str:

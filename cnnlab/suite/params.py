@@ -79,18 +79,20 @@ CONSTRAINTS = re.compile(r"\s*\[([^\[\]]*)\]\s*$")
 @dataclass(frozen=True)
 class Spec:
     """What one parameter accepts: a type (`int`, `list[float]`, ...), bounds on its numbers, whether a
-    list may be empty, and the help line."""
+    list may be empty, the help line and the names its strings must be among (`one of a | b`)."""
 
     type: str
     bounds: tuple = ()  # (operator text, number) pairs
     non_empty: bool = False
     help: str = ""
+    choices: tuple = ()
 
     def describe(self) -> str:
         """What is allowed, as a person reads it: "list[float], each finite, above 0 and below 1, non-empty"."""
         parts = [self.type]
         conditions = (["finite"] if "float" in self.type else []) + (
-            [" and ".join(f"{op} {_num(bound)}" for op, bound in self.bounds)] if self.bounds else [])
+            [" and ".join(f"{op} {_num(bound)}" for op, bound in self.bounds)] if self.bounds else []) + (
+            [f"one of {', '.join(self.choices)}"] if self.choices else [])
         if conditions:
             parts.append(("each " if self.type.startswith("list") else "") + ", ".join(conditions))
         if self.non_empty:
@@ -101,6 +103,8 @@ class Spec:
         if not _of_type(value, self.type):
             return False
         if self.non_empty and not value:
+            return False
+        if self.choices and not all(text in self.choices for text in _strings(value)):
             return False
         return all(math.isfinite(number) and all(BOUNDS[op](number, bound) for op, bound in self.bounds)
                    for number in _numbers(value))
@@ -135,6 +139,14 @@ def _numbers(value):
         yield value
 
 
+def _strings(value):
+    if isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+    elif isinstance(value, str):
+        yield value
+
+
 def _num(value) -> str:
     return f"{value:g}"
 
@@ -155,13 +167,18 @@ def _type_text(node: ast.expr | None, default) -> str:
 def _spec_from(node: ast.Assign | ast.AnnAssign, default, comment: str) -> Spec:
     """The spec of one parameter: its annotation and the `[...]` at the end of its comment."""
     type_text = _type_text(node.annotation if isinstance(node, ast.AnnAssign) else None, default)
-    bounds, non_empty = [], False
+    bounds, non_empty, choices = [], False, ()
     found = CONSTRAINTS.search(comment)
     if found:
         comment = comment[: found.start()]
         for token in (t.strip() for t in found.group(1).split(",")):
             if token == "non-empty":
                 non_empty = True
+                continue
+            if token.startswith("one of "):
+                if type_text.replace("list[", "").rstrip("]") != "str":
+                    raise ValueError(f"'{token}' is for str parameters, not {type_text}")
+                choices = tuple(name.strip() for name in token.removeprefix("one of ").split("|"))
                 continue
             op, _, number = token.rpartition(" ")
             try:
@@ -170,8 +187,8 @@ def _spec_from(node: ast.Assign | ast.AnnAssign, default, comment: str) -> Spec:
                 op = None
             if op not in BOUNDS:
                 raise ValueError(f"unknown constraint '{token}' (allowed: at least N, above N, at most N, below N, "
-                                 "non-empty)")
-    return Spec(type_text, tuple(bounds), non_empty, comment.strip())
+                                 "non-empty, one of A | B)")
+    return Spec(type_text, tuple(bounds), non_empty, comment.strip(), choices)
 
 
 def notebook_parameters(notebook: Path) -> tuple[dict, dict]:

@@ -173,6 +173,7 @@ def scorecard_markdown(runs: list[dict], profile: str, missing: dict[str, str]) 
     for run in runs:
         lines.append(
             f"- **{run['experiment']}**: {run['duration_s']:.0f} s, {_memory(run)}seeds {run['seeds']}, "
+            f"{precision_text(run)}"
             f"{stack_text(run['versions'])}{_checked(run)}{'; ' if run['failed_since'] else ''}{run['failed_since']}"
         )
     lines += [f"- **{name}**: no result: {why}" for name, why in missing.items()]
@@ -251,6 +252,12 @@ def _checked(run: dict) -> str:
     if run.get("checked") is None:
         return ""
     return f"; check run: {len(run['unstable'])} of {run['checked']} verdicts differ"
+
+
+def precision_text(run: dict) -> str:
+    """"float32 precision, " as the scorecard lists a run's precision parameter ("" for a run without one)."""
+    precision = run.get("params", {}).get("precision")
+    return f"{precision} precision, " if precision else ""
 
 
 def _memory(run: dict) -> str:

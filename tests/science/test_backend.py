@@ -50,3 +50,17 @@ def test_one_device_needs_no_distribution():
     assert found
     if len(found) == 1:
         assert backend.distribute() == 1
+
+
+def test_a_precision_sets_how_later_layers_compute_and_store():
+    try:
+        backend.use_precision("mixed_bfloat16")
+        layer = keras.layers.Dense(3)
+        layer.build((None, 4))
+        assert (layer.compute_dtype, layer.variable_dtype) == ("bfloat16", "float32")
+        assert keras.backend.standardize_dtype(layer(np.ones((2, 4), np.float32)).dtype) == "bfloat16"
+    finally:
+        backend.use_precision("float32")
+    assert keras.layers.Dense(3).compute_dtype == "float32"
+    with pytest.raises(ValueError, match=r"unknown precision 'float16' \(allowed: float32, mixed_bfloat16\)"):
+        backend.use_precision("float16")

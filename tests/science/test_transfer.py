@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from cnnlab import data, paths
+from cnnlab import backend, data, paths, transfer
 from cnnlab.convergence import Plateau
 from cnnlab.suite import runner
 from cnnlab.models.convnet import POOL, conv_stack
@@ -148,6 +148,16 @@ def test_a_retrained_source_net_equals_the_stored_one(tmp_path, tiny, monkeypatc
 def test_the_stored_nets_key_covers_every_variable_a_check_run_sets():
     """A check run's source nets differ from the main run's: its environment is part of their key."""
     assert set(NUMERIC_ENV) == set(runner.CHECK_ENV)
+
+
+def test_the_stored_nets_key_covers_the_precision():
+    recipe = dict(seed=0)
+    try:
+        backend.use_precision("mixed_bfloat16")
+        bf16 = transfer._stem("net", recipe)
+    finally:
+        backend.use_precision("float32")
+    assert transfer._stem("net", recipe) != bf16
 
 
 def test_stored_run_keeps_every_net_and_the_record_and_reuses_them(tmp_path, tiny):

@@ -394,3 +394,26 @@ def test_a_parameter_file_that_is_not_text_or_not_a_file_is_one_line(toy_root):
     path.unlink()
     path.mkdir()
     raises_one_line(load_toy, "params/99_toy.yaml: cannot be read (Is a directory)")
+
+
+NAMED = SPECIFIED + """act: str = "relu"  # activation [one of relu | tanh]
+configs: list[str] = ["A", "B"]  # configurations [one of A | A-LRN | B, non-empty]
+"""
+
+
+@pytest.mark.parametrize("key, value, allowed, shown", [
+    ("act", "gelu", "str, one of relu, tanh", '"gelu" (str)'),
+    ("configs", ["A", "E"], "list[str], each one of A, A-LRN, B, non-empty", '["A", "E"] (list)'),
+    ("configs", [], "list[str], each one of A, A-LRN, B, non-empty", "[] (list)"),
+])
+def test_a_name_not_among_those_declared_is_refused_before_a_kernel(toy_root, key, value, allowed, shown):
+    use_specified(toy_root, NAMED)
+    assert params.resolve(load_toy(), "quick", {"act": "tanh", "configs": ["A-LRN"]})["configs"] == ["A-LRN"]
+    message = raises_one_line(lambda: params.resolve(load_toy(), "quick", {key: value}))
+    assert message == f"params/99_toy.yaml: -p: key '{key}' must be {allowed}, got {shown}"
+
+
+def test_one_of_is_for_str_parameters_only(toy_root):
+    use_specified(toy_root, SPECIFIED.replace("[at least 1]\nwidths", "[one of 1 | 3]\nwidths"))
+    raises_one_line(load_toy, "notebooks/99_toy.ipynb: parameter 'n_seeds': 'one of 1 | 3' is for str parameters, "
+                              "not int")

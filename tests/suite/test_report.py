@@ -318,3 +318,17 @@ def test_a_record_naming_files_outside_its_run_folder_copies_and_deletes_nothing
     assert not list((reported / "results").rglob("hostname"))
     assert "- **98_other**: no result: results/runs/98_other/quick/results.json is damaged: its table 't'" in (
         reported / "results" / "SCORECARD.md").read_text()
+
+
+def test_a_run_s_precision_is_shown_beside_its_seeds(toy_root):
+    fake_run(toy_root, "01_a", "quick", [claim("a.x", "reproduced")])
+    fake_run(toy_root, "02_b", "quick", [claim("b.x", "reproduced")])
+    results = toy_root / "results" / "runs" / "02_b" / "quick" / "results.json"
+    results.write_text(json.dumps(dict(json.loads(results.read_text()), params={"precision": "mixed_bfloat16"})))
+    written = report.build("quick")
+    text = written.scorecard.read_text()
+    assert "- **01_a**: 12 s, seeds [0, 1], TensorFlow 2.21.0" in text
+    assert "- **02_b**: 12 s, seeds [0, 1], mixed_bfloat16 precision, TensorFlow 2.21.0" in text
+    versions = [" ".join(td.get_text().split()) for td in BeautifulSoup(written.index.read_text(), "html.parser")
+                .select("#experiments tr.run td.small:nth-last-child(2)")]
+    assert versions[1].endswith("; mixed_bfloat16 precision") and "precision" not in versions[0]
