@@ -14,6 +14,7 @@ depends on the machine."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import shutil
@@ -155,7 +156,7 @@ def markdown_text(text: str) -> str:
     return HTML_TAG.sub("&lt;", text)
 
 
-def scorecard_markdown(runs: list[dict], profile: str, missing: dict[str, str]) -> str:
+def scorecard_markdown(runs: list[dict], profile: str, missing: dict[str, str], relabels: list[dict] = ()) -> str:
     claims = claims_frame(runs)
     summary = _totals(count_verdicts([c for run in runs for c in run["claims"]]))
     lines = [
@@ -167,7 +168,7 @@ def scorecard_markdown(runs: list[dict], profile: str, missing: dict[str, str]) 
         "A comparison over seeds shows its mean and, in brackets, the 95% Student-t interval of its paired "
         "per-seed values (listed under Rules); `>=` or `<=` marks a bound: a run that never reached its "
         "threshold within the step cap.",
-        check_summary(runs, missing),
+        check_summary(runs, missing, relabels),
         "",
     ]
     for run in runs:
@@ -233,19 +234,46 @@ def _totals(counts: dict[str, int]) -> str:
     return ", ".join(f"{counts.get(v, 0)} {v.replace('_', ' ')}" for v in VERDICTS)
 
 
-def check_summary(runs: list[dict], missing: dict[str, str]) -> str:
-    """What the check runs cover, for the scorecard's header and the report: "Checked: k of n experiments"."""
+def check_summary(runs: list[dict], missing: dict[str, str], relabels: list[dict] = ()) -> str:
+    """What the check runs cover, for the scorecard's header and the report: "Checked: k of n experiments", and
+    the verdicts that the last checked report changed for an experiment without a check run here (`relabels`
+    marked `carried`)."""
     checked = [run for run in runs if run.get("checked") is not None]
     total = len(runs) + len(missing)
+    carried = [r for r in relabels if r.get("carried")]
+    elsewhere = (f" Without a check run here, {len(carried)} claims read as their runs decided them, where the last "
+                 "checked report's check runs changed them: " + "; ".join(
+                     f"`{r['id']}` ({r['experiment']}) {r['ran']} here, {r['verdict']} when checked" for r in carried)
+                 + ".") if carried else ""
     if not checked:
         return (f"Checked: 0 of {total} experiments. No check run was found, so no verdict was tested on another "
                 "floating-point path and one near its rule's bounds may read otherwise in a checked scorecard (the "
-                "committed one is checked): `make check-verdicts` runs the checks.")
+                f"committed one is checked): `make check-verdicts` runs the checks.{elsewhere}")
     unstable = sum(len(run["unstable"]) for run in checked)
     return (f"Checked: {len(checked)} of {total} experiments, each run again on another floating-point path "
             "(`make check-verdicts`: one thread, oneDNN off, as another CPU would compute); where the two verdicts "
             f"differ ({unstable} claims) the weaker is reported, partial where one is reproduced and the other "
-            "partial, else inconclusive, with both in the note.")
+            f"partial, else inconclusive, with both in the note.{elsewhere}")
+
+
+def relabelled(runs: list[dict], previous: list[dict]) -> list[dict]:
+    """The claims whose reported verdict a check run changed (experiment, id, ran, check, verdict): from this
+    report's check runs, and for an experiment run without one here, as the last report recorded them
+    (`previous`, marked `carried`), so that an unchecked scorecard still names what a checked one reports."""
+    checked = {run["experiment"] for run in runs if run.get("checked") is not None}
+    unchecked = {run["experiment"] for run in runs} - checked
+    own = [dict(experiment=run["experiment"], **u) for run in runs for u in run["unstable"] if u["verdict"] != u["ran"]]
+    return own + [dict(r, carried=True) for r in previous if r["experiment"] in unchecked]
+
+
+def previous_relabels(root: Path) -> list[dict]:
+    """`relabelled` as the summary.json in `root` recorded it ([] without one, or when it cannot be read)."""
+    try:
+        found = json.loads((root / SUMMARY).read_text()).get("relabelled", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    keys = {"experiment", "id", "ran", "verdict"}
+    return [r for r in found if isinstance(r, dict) and keys <= set(r)] if isinstance(found, list) else []
 
 
 def _checked(run: dict) -> str:
@@ -378,9 +406,10 @@ def build(profile: str = COMMITTED_PROFILE) -> Written:
     work = paths.emptied(paths.RESULTS / f".report-{profile}.partial")
     missing = missing_runs(runs, profile)
     runs = [dict(run, table_files=export_tables(run, work), figure_files=export_figures(run, work)) for run in runs]
-    checked = check_summary(runs, missing)
-    (work / SCORECARD).write_text(scorecard_markdown(runs, profile, missing))
-    facts = summary(runs, missing, profile)
+    relabels = relabelled(runs, previous_relabels(root))
+    checked = check_summary(runs, missing, relabels)
+    (work / SCORECARD).write_text(scorecard_markdown(runs, profile, missing, relabels))
+    facts = dict(summary(runs, missing, profile), relabelled=relabels)
     write_json_atomic(work / SUMMARY, facts)
     html_report.write(runs, missing, profile, checked, work / html_report.SITE)
     readme = readme_with(readme_section(facts)) if profile == COMMITTED_PROFILE else None

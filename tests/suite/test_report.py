@@ -180,6 +180,25 @@ def test_without_check_runs_the_scorecard_and_the_report_say_so(toy_root):
     assert " ".join(index.select_one("#checked").get_text().split()) == said.replace("`", "")
 
 
+def test_an_unchecked_scorecard_names_the_verdicts_the_last_checked_one_changed(toy_root):
+    fake_run(toy_root, "01_a", "quick", [claim("a.x", "reproduced"), claim("a.y", "partial")])
+    fake_run(toy_root, "01_a", "quick-check", [claim("a.x", "inconclusive"), claim("a.y", "reproduced")])
+    fake_run(toy_root, "02_b", "quick", [claim("b.x", "reproduced")])
+    report.build("quick")
+    summary = json.loads((toy_root / "results" / "summary.json").read_text())
+    assert summary["relabelled"] == [dict(experiment="01_a", id="a.x", ran="reproduced", check="inconclusive",
+                                          verdict="inconclusive")]  # a.y: partial either way
+    shutil.rmtree(toy_root / "results" / "runs" / "01_a" / "quick-check")  # as on a fresh clone: no check runs
+    for _ in range(2):  # and again from the unchecked report's own summary
+        written = report.build("quick")
+        text = written.scorecard.read_text()
+        assert ("`make check-verdicts` runs the checks. Without a check run here, 1 claims read as their runs decided "
+                "them, where the last checked report's check runs changed them: `a.x` (01_a) reproduced here, "
+                "inconclusive when checked.\n") in text
+    assert "a.x (01_a) reproduced here, inconclusive when checked" in BeautifulSoup(
+        written.index.read_text(), "html.parser").select_one("#checked").get_text()
+
+
 def test_verdict_changes_between_two_scorecards_by_experiment_and_claim():
     def scorecard(rows):
         lines = ["# s", "", "| experiment | id | statement | verdict |", "|:--|:--|:--|:--|"]
