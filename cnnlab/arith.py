@@ -25,6 +25,8 @@ import operator
 import keras
 import pandas as pd
 
+from cnnlab import backend
+
 NUMERIC = ["params", "weights", "macs", "activations", "activation_bytes"]
 _NOT_WEIGHTS = {"bias", "gamma", "beta", "moving_mean", "moving_variance"}
 _CONVS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
@@ -50,7 +52,7 @@ def measure(build, *measures):
     finally:
         keras.config.set_dtype_policy(previous)
         model = None
-        keras.backend.clear_session()
+        backend.clear_session()
         gc.collect()
     return results[0] if len(results) == 1 else results
 

@@ -7,6 +7,8 @@ import keras
 import numpy as np
 from keras import layers
 
+from cnnlab import backend
+
 
 def augmented(model: keras.Model, flip: bool = True, shift: float = 0.1, seed: int | None = None) -> keras.Model:
     """`model` behind random horizontal flips (when `flip`) and random shifts of up to `shift` of the image
@@ -25,6 +27,6 @@ def augmented(model: keras.Model, flip: bool = True, shift: float = 0.1, seed: i
 def flip_averaged(model: keras.Model, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """Class probabilities of a logits `model` averaged over each image and its horizontal mirror image."""
     def probabilities(images):
-        return keras.ops.convert_to_numpy(keras.ops.softmax(model.predict(images, batch_size=batch_size, verbose=0)))
+        return backend.numpy(keras.ops.softmax(model.predict(images, batch_size=batch_size, verbose=0)))
 
     return (probabilities(x) + probabilities(x[:, :, ::-1])) / 2

@@ -49,6 +49,22 @@ def use_precision(policy: str) -> None:
     keras.config.set_dtype_policy(policy)
 
 
+def numpy(value) -> np.ndarray:
+    """A tensor or array as NumPy, bfloat16 (what nets compute in under mixed_bfloat16) as float32: NumPy and
+    matplotlib do not compute in bfloat16."""
+    if keras.backend.standardize_dtype(getattr(value, "dtype", "float32")) == "bfloat16":
+        value = keras.ops.cast(value, "float32")  # before NumPy: TensorFlow cannot hand over a bfloat16 scalar
+    return np.asarray(keras.ops.convert_to_numpy(value))
+
+
+def clear_session() -> None:
+    """`keras.backend.clear_session`, keeping the dtype policy (`use_precision`), which it would reset to
+    float32."""
+    policy = keras.config.dtype_policy()
+    keras.backend.clear_session()
+    keras.config.set_dtype_policy(policy)
+
+
 def gradients(fn, *args) -> tuple[float, list[np.ndarray]]:
     """The value of the scalar `fn(*args)` and its gradient with respect to each of the arrays `args`, as
     NumPy. `fn` takes and returns backend tensors (`keras.ops`, a model's call) and changes no state."""
@@ -74,7 +90,7 @@ def gradients(fn, *args) -> tuple[float, list[np.ndarray]]:
         grads = torch.autograd.grad(value, xs)
     else:
         raise ValueError(f"Keras backend '{backend}' is not supported; use one of {', '.join(BACKENDS)}")
-    return float(keras.ops.convert_to_numpy(value)), [keras.ops.convert_to_numpy(g) for g in grads]
+    return float(numpy(value)), [numpy(g) for g in grads]
 
 
 def devices() -> list[str]:

@@ -32,6 +32,7 @@ class LocalResponseNormalization(layers.Layer):
     """
 
     def __init__(self, k=2.0, n=5, alpha=1e-4, beta=0.75, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # under mixed_bfloat16 too: TensorFlow has no bfloat16 LRN kernel
         super().__init__(**kwargs)
         if n < 1 or n % 2 == 0:
             raise ValueError(f"n must be a positive odd window size, got {n}")

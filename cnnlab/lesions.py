@@ -16,6 +16,8 @@ import keras
 import numpy as np
 import pandas as pd
 
+from cnnlab import backend
+
 BRANCH = ("conv1", "bn1", "relu1", "conv2", "bn2")
 
 
@@ -73,7 +75,7 @@ def lesioned(model, deleted=()) -> keras.Model:
 
 def error(model, x, y, batch_size: int = 500) -> float:
     """Top-1 error of `model` on (x, y) in inference mode, called eagerly in batches (no tracing per model)."""
-    predicted = np.concatenate([np.argmax(keras.ops.convert_to_numpy(model(x[i:i + batch_size], training=False)), -1)
+    predicted = np.concatenate([np.argmax(backend.numpy(model(x[i:i + batch_size], training=False)), -1)
                                 for i in range(0, len(x), batch_size)])
     return float(np.mean(predicted != np.asarray(y)))
 

@@ -32,13 +32,14 @@ def activations_and_gradients(model, x, y):
     hidden = hidden_layers(model)
     tapped = keras.Model(model.input, [layer.output for layer in hidden])
     acts = tapped(x, training=False)
-    acts = [keras.ops.convert_to_numpy(a) for a in (acts if isinstance(acts, (list, tuple)) else [acts])]
+    acts = [backend.numpy(a) for a in (acts if isinstance(acts, (list, tuple)) else [acts])]
     parts = segments(model)
 
     def loss(*added):
         a = keras.ops.convert_to_tensor(x)
         for part, zero in zip(parts, added):
-            a = part(a, training=False) + zero
+            a = part(a, training=False)
+            a = a + keras.ops.cast(zero, a.dtype)  # bfloat16 under mixed precision
         logits = parts[-1](a, training=False)
         return keras.ops.mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
 
@@ -106,7 +107,7 @@ def unit_activity(model, x, batch_size: int = 1000) -> pd.DataFrame:
     for start in range(0, len(x), batch_size):
         outputs = tapped(x[start : start + batch_size], training=False)
         for i, a in enumerate(outputs if isinstance(outputs, (list, tuple)) else [outputs]):
-            a = keras.ops.convert_to_numpy(a)
+            a = backend.numpy(a)
             batch_peak = a.max(axis=0)
             peak[i] = batch_peak if peak[i] is None else np.maximum(peak[i], batch_peak)
             total[i] += a.sum()

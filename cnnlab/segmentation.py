@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnlab import backend
 from cnnlab.data import FASHION_MNIST_CLASSES, Dataset, load
 
 BACKGROUND = 10
@@ -129,7 +130,7 @@ def mean_iu(y_true, y_pred, num_classes: int = NUM_CLASSES) -> float:
 
 def predict_masks(model, images: np.ndarray, batch_size: int = 100) -> np.ndarray:
     """Per-pixel classes (uint8, N x H x W): the argmax of the model's per-pixel logits."""
-    return np.argmax(model.predict(images, batch_size=batch_size, verbose=0), axis=-1).astype(np.uint8)
+    return np.argmax(backend.numpy(model.predict(images, batch_size=batch_size, verbose=0)), axis=-1).astype(np.uint8)
 
 
 def evaluate(model, images: np.ndarray, masks: np.ndarray, num_classes: int = NUM_CLASSES,

@@ -27,7 +27,7 @@ def seed_everything(seed: int) -> None:
     however many models a notebook trains), seed Python, NumPy, the backend and Keras with deterministic
     kernels, and spread the models built next over every device when there are several
     (`backend.distribute`)."""
-    keras.backend.clear_session()
+    backend.clear_session()
     backend.seed(seed)
     backend.distribute()
 
@@ -183,7 +183,7 @@ def histories_table(histories: dict, keys, column: str) -> pd.DataFrame:
 
 def accuracy(model, x, y, batch_size: int = 1000) -> float:
     """Top-1 accuracy of `model` (logits or probabilities) on (x, y), in inference mode."""
-    predicted = np.argmax(model.predict(x, batch_size=batch_size, verbose=0), axis=-1)
+    predicted = np.argmax(backend.numpy(model.predict(x, batch_size=batch_size, verbose=0)), axis=-1)
     return float(np.mean(predicted == np.asarray(y)))
 
 

@@ -77,7 +77,7 @@ def activation_maps(model, image: np.ndarray, layer_names) -> dict:
     tapped = keras.Model(model.inputs[0], [model.get_layer(name).output for name in layer_names])
     outputs = tapped(image[None], training=False)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    return {name: ops.convert_to_numpy(out)[0] for name, out in zip(layer_names, outputs)}
+    return {name: backend.numpy(out)[0] for name, out in zip(layer_names, outputs)}
 
 
 def top_patches(model, layer_name: str, x: np.ndarray, top: int = 9, batch_size: int = 500):
@@ -87,7 +87,7 @@ def top_patches(model, layer_name: str, x: np.ndarray, top: int = 9, batch_size:
     tapped = keras.Model(model.inputs[0], model.get_layer(layer_name).output)
     peaks, places = [], []
     for start in range(0, len(x), batch_size):
-        out = ops.convert_to_numpy(tapped(x[start:start + batch_size], training=False))
+        out = backend.numpy(tapped(x[start:start + batch_size], training=False))
         flat = out.reshape(len(out), -1, out.shape[-1])
         peaks.append(flat.max(axis=1))
         places.append(flat.argmax(axis=1))
@@ -139,7 +139,7 @@ def occlusion_map(model, image: np.ndarray, label: int, size: int, stride: int, 
     for n, (top, left) in enumerate((t, l) for t in tops for l in lefts):
         covered[n, top:top + size, left:left + size] = fill
     batch = np.concatenate([image[None], covered])
-    probs = np.asarray(keras.ops.softmax(model.predict(batch, batch_size=256, verbose=0)))[:, label]
+    probs = backend.numpy(keras.ops.softmax(model.predict(batch, batch_size=256, verbose=0)))[:, label]
     return (probs[0] - probs[1:]).reshape(len(tops), len(lefts))
 
 
@@ -164,12 +164,12 @@ def class_model_images(model, classes, steps: int = 200, learning_rate: float = 
     wanted = np.asarray(classes)
 
     def objective(image):
-        scores = ops.take_along_axis(model(image, training=False), wanted[:, None], axis=1)
+        scores = ops.cast(ops.take_along_axis(model(image, training=False), wanted[:, None], axis=1), "float32")
         return ops.sum(scores) - l2 * ops.sum(ops.square(image))
 
     for _ in range(steps):
         _, (grad,) = backend.gradients(objective, ops.convert_to_numpy(x.value))
         optimizer.apply_gradients([(ops.convert_to_tensor(-grad), x)])
     images = ops.convert_to_numpy(x.value)
-    probs = ops.convert_to_numpy(ops.softmax(model(images, training=False)))[np.arange(len(wanted)), wanted]
+    probs = backend.numpy(ops.softmax(model(images, training=False)))[np.arange(len(wanted)), wanted]
     return images, probs

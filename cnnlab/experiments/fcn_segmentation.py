@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from cnnlab import arith, probe
+from cnnlab import arith, backend, probe
 from cnnlab.compare import above, paired_difference, per_seed, summarise
 from cnnlab.convergence import Plateau, evidence
 from cnnlab.models.fcn import (backbone_classifier, centre_pad, convolutionalize, dense_sparse, encoder_decoder, fcn,
@@ -65,16 +65,18 @@ def exactness(classifier, items: np.ndarray, canvas: np.ndarray) -> pd.DataFrame
     to the largest output (float32 rounding grows with the logits' scale): the convolutionalised net's logits
     on 28x28 items, its score map on a canvas against the classifier on each crop at the total stride, and
     the d-regularly sparse net at every pixel against patch-by-patch classification."""
+    def predicted(model, x):
+        return backend.numpy(model.predict(x, verbose=0))
+
     fully = convolutionalize(classifier)
-    logits = np.asarray(classifier.predict(items, verbose=0))
+    logits = predicted(classifier, items)
     stride = total_stride(classifier)
     crops = patch_by_patch(classifier, canvas, stride=stride)
     padded = centre_pad(canvas, classifier.inputs[0].shape[1])
     every = patch_by_patch(classifier, padded)
-    checks = {"convolutionalised, training size": (logits, np.asarray(fully.predict(items, verbose=0))[:, 0, 0]),
-              f"score map vs crops at stride {stride}": (crops, np.asarray(fully.predict(canvas[None], verbose=0))[0]),
-              "sparse kernels vs every patch": (every, np.asarray(dense_sparse(classifier).predict(padded[None],
-                                                                                                  verbose=0))[0])}
+    checks = {"convolutionalised, training size": (logits, predicted(fully, items)[:, 0, 0]),
+              f"score map vs crops at stride {stride}": (crops, predicted(fully, canvas[None])[0]),
+              "sparse kernels vs every patch": (every, predicted(dense_sparse(classifier), padded[None])[0])}
     rows = []
     for check, (expected, got) in checks.items():
         diff, scale = float(np.abs(got - expected).max()), float(np.abs(expected).max())

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from cnnlab import probe, sweep
+from cnnlab import backend, probe, sweep
 from cnnlab.compare import above, not_below, paired_difference, per_seed, summarise
 from cnnlab.convergence import evidence
 from cnnlab.models.convnet import conv_stack, stages_layout
@@ -45,7 +45,7 @@ def head_table(backbones: dict, head_args: dict) -> pd.DataFrame:
             rows.append(dict(backbone=name, feature_map=f"{h}x{w}x{c}", head=head, head_params=head_params(model),
                              formula=formula_params(head, h, w, c, head_args["num_classes"], head_args["fc_units"]),
                              model_params=model.count_params()))
-        keras.backend.clear_session()
+        backend.clear_session()
     return pd.DataFrame(rows)
 
 
@@ -69,7 +69,7 @@ def parameter_claims(rec, table: pd.DataFrame, fc_units: int) -> None:
     fc_head = formula_params("fc", h, w, c, 1000, 4096)
     with_fc = gap_params - formula_params("gap", h, w, c, 1000) + fc_head
     del full
-    keras.backend.clear_session()
+    backend.clear_session()
     rec.metric("googlenet_params", dict(gap_head=gap_params, fc_head=with_fc))
     rec.claim("gap.googlenet.fc_share", "At full size, an FC head would hold most of GoogLeNet's parameters: the "
               "reduction comes from dropping the FC layers (FC head's share of an FC-head GoogLeNet)", "> 0.5",

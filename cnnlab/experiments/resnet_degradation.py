@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from cnnlab import arith, lesions, probe
+from cnnlab import arith, backend, lesions, probe
 from cnnlab.compare import above, below, not_above, paired_difference, per_seed
 from cnnlab.convergence import Plateau, evidence
 from cnnlab.models.cifar_resnet import PAPER_PARAMS_M, cifar_resnet, step_schedule
@@ -26,7 +26,7 @@ def parameter_table(depths) -> pd.DataFrame:
         counts = {}
         for label, residual, shortcut in (("resnet_a", True, "A"), ("resnet_b", True, "B"), ("plain", False, "A")):
             counts[label] = arith.trainable_params(cifar_resnet(depth, residual, shortcut))
-            keras.backend.clear_session()
+            backend.clear_session()
         rows.append(dict(depth=depth, **counts, paper_m=PAPER_PARAMS_M.get(depth)))
     return pd.DataFrame(rows)
 
@@ -76,7 +76,7 @@ def measure(train_probe, test, lesion_seed: int, lesion_images: int, max_k: int,
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     def describe(model, run):
-        logits = model.predict(train_probe[0], batch_size=500, verbose=0)
+        logits = backend.numpy(model.predict(train_probe[0], batch_size=500, verbose=0))
         found = dict(train_ce=float(loss(train_probe[1], logits)),
                      train_error=float(np.mean(np.argmax(logits, -1) != train_probe[1])),
                      test_error=lesions.error(model, *test))

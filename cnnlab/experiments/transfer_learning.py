@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from cnnlab import data, probe
+from cnnlab import backend, data, probe
 from cnnlab.compare import above, below, not_above, not_below, over_seeds, paired_difference, per_seed, summarise
 from cnnlab.convergence import Plateau, evidence
 from cnnlab.models.convnet import POOL, conv_stack
@@ -110,7 +110,7 @@ def training_subset(ds: data.Dataset, n: int, seed: int) -> data.Dataset:
 
 def test_accuracy(model, x, y, batch: int = 1000) -> float:
     """Top-1 accuracy in inference mode, by direct calls (no traced predict function per net)."""
-    logits = [keras.ops.convert_to_numpy(model(x[i:i + batch], training=False)) for i in range(0, len(x), batch)]
+    logits = [backend.numpy(model(x[i:i + batch], training=False)) for i in range(0, len(x), batch)]
     return float(np.mean(np.argmax(np.concatenate(logits), axis=-1) == np.asarray(y)))
 
 

@@ -64,3 +64,14 @@ def test_a_precision_sets_how_later_layers_compute_and_store():
     assert keras.layers.Dense(3).compute_dtype == "float32"
     with pytest.raises(ValueError, match=r"unknown precision 'float16' \(allowed: float32, mixed_bfloat16\)"):
         backend.use_precision("float16")
+
+
+def test_a_fresh_session_keeps_the_precision():
+    from cnnlab.train import seed_everything
+
+    try:
+        backend.use_precision("mixed_bfloat16")
+        seed_everything(0)  # keras.backend.clear_session alone would reset the policy to float32
+        assert keras.layers.Dense(3).compute_dtype == "bfloat16"
+    finally:
+        backend.use_precision("float32")
