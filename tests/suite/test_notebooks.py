@@ -1,6 +1,7 @@
 """Every notebook is stored clean and runs in the smoke profile through the runner users use."""
 
 import ast
+import json
 import math
 import re
 
@@ -163,3 +164,30 @@ def test_every_comparison_is_decided_from_the_per_seed_values_it_stores(smoke_re
                 assert decide_again(claim) == claim["verdict"], claim["id"]
                 decided += 1
     assert decided >= 15
+
+
+def test_every_training_notebook_takes_a_precision_that_reaches_its_nets(smoke_results, tmp_path, monkeypatch):
+    trained = [exp.name for exp in params.discover() if "precision" in exp.specs]
+    assert trained == [exp.name for exp in params.discover()][1:]  # all but 01, which trains nothing
+    assert all(params.find(name).specs["precision"].choices == ("float32", "mixed_bfloat16") for name in trained)
+    monkeypatch.setattr(paths, "RUNS", tmp_path / "runs")
+    monkeypatch.setenv("CNNLAB_CACHE", str(tmp_path / "cache"))
+    outcome = runner.run(params.find("10"), "smoke", {"precision": "mixed_bfloat16"}, force=True)
+    results = json.loads((outcome.run_dir / "results.json").read_text())
+    bf16 = {c["id"]: c["measured"] for c in results["claims"]}
+    f32 = {c["id"]: c["measured"] for c in smoke_results["10_visualisation"]["claims"]}
+    assert results["params"]["precision"] == "mixed_bfloat16"
+    assert bf16.keys() == f32.keys() and bf16 != f32  # the same claims, other numbers: the nets computed in bf16
+
+
+@pytest.mark.parametrize("experiment, parameters, names", [
+    ("04", ("configs", "sweep_configs"), "cnnlab.models.vgg:CONFIGS"),
+    ("05", ("heads", "compare_heads"), "cnnlab.models.heads:HEADS"),
+    ("08", ("variants", "dissimilar_variants"), "cnnlab.transfer:VARIANTS"),
+])
+def test_the_names_a_notebook_allows_are_those_its_library_builds(experiment, parameters, names):
+    import importlib
+
+    module, constant = names.split(":")
+    built = tuple(getattr(importlib.import_module(module), constant))
+    assert all(params.find(experiment).specs[name].choices == built for name in parameters)

@@ -1,10 +1,16 @@
 """cnnlab.params: notebook defaults, profile resolution and one-line errors, in the toy workspace."""
 
+import math
+import re
+import shutil
+
 import nbformat
 import pytest
-from conftest import TOY_YAML, write_toy
+from conftest import TOY_YAML, use_workspace, write_toy
 
-from cnnlab.suite import params
+from cnnlab import paths
+from cnnlab.suite import params, runner
+from cnnlab.suite.cli import main
 from cnnlab.suite.params import ParamError
 
 TOY_DEFAULTS = dict(profile="quick", seed=0, output_dir="", n=3, rate=0.5, fail=False, sleep_s=0.0)
@@ -417,3 +423,59 @@ def test_one_of_is_for_str_parameters_only(toy_root):
     use_specified(toy_root, SPECIFIED.replace("[at least 1]\nwidths", "[one of 1 | 3]\nwidths"))
     raises_one_line(load_toy, "notebooks/99_toy.ipynb: parameter 'n_seeds': 'one of 1 | 3' is for str parameters, "
                               "not int")
+
+
+# -- maxima on sizes ------------------------------------------------------------------------------------------------
+
+# Per experiment, the parameters that scale memory or the size of arrays (image and canvas counts, widths, depths,
+# batch sizes, image and canvas sides, items per canvas): each has an `at most` bound (README, "Sizes have maxima").
+BOUNDED_SIZES = {
+    "01_architecture_arithmetic": (),  # its grid values enter only shape arithmetic: no array grows with them
+    "02_init_variance": ("probe_images", "mlp_depth", "mlp_width", "cnn_depth", "cnn_filters", "tanh_depth",
+                         "tanh_width", "train_depths", "train_images", "batch_size"),
+    "03_nonlinearities": ("stages", "kernel_size", "batch_size", "probe_images", "activity_images", "sweep_depths",
+                          "sweep_kernel_size"),
+    "04_vgg_depth": ("n_train", "held_out", "n_test", "train_eval_images", "fc_units", "batch_size", "sweep_n_train",
+                     "sweep_test_images"),
+    "05_googlenet_gap": ("backbone_widths", "deeper_widths", "n_train", "held_out", "n_test", "n_monitor",
+                         "train_eval_images", "fc_units", "batch_size", "sweep_last_widths"),
+    "06_resnet": ("count_depths", "depths", "n_train", "held_out", "batch_size", "n_test", "lesion_images"),
+    "07_tricks": ("n_test", "n_val", "stages", "n_train", "bn_batch_size", "sigmoid_depth", "sigmoid_filters",
+                  "mlp_width", "dropout_n_train", "dropout_batch_size", "augment_n_train", "augment_batch_size",
+                  "lr_batch_size"),
+    "08_transfer_learning": ("image_size", "conv_filters", "fc_units", "source_images", "target_images", "val_images",
+                             "n_test", "sizes_per_class", "batch_size"),
+    "09_fcn_segmentation": ("classifier_images", "speed_sizes", "canvas_size", "max_items", "n_train", "n_test",
+                            "widths", "fc_units", "batch_size", "shown"),
+    "10_visualisation": ("train_images", "widths", "dense_units", "kernel_size", "patch_images", "top", "canvas_size",
+                         "canvas_train", "canvas_batch", "occluded"),
+}
+# a new parameter named like a size must be bounded too, or named here with the reason it needs no maximum
+SIZE_NAME = re.compile(r"images|width|units|filters|depth|batch|canvas|items|stages|size|n_train|n_test|n_val|"
+                       r"held_out|n_monitor|occluded|shown|^top$|patches")
+NOT_SIZES = {"grid_widths": "01's output-size formula, no arrays", "width_divisor": "divides the widths",
+             "max_patches": "capped at the image's pixels; it scales time", "canvas_steps": "training steps"}
+
+
+def test_every_size_has_a_maximum_and_a_size_past_it_is_refused_before_a_kernel(tmp_path, monkeypatch, capsys):
+    experiments = {exp.name: exp for exp in params.discover()}  # every profile's values within their bounds
+    assert set(experiments) == set(BOUNDED_SIZES)
+    for name, exp in experiments.items():
+        numeric = {key for key, spec in exp.specs.items() if re.fullmatch(r"(list\[)*(int|float)\]*", spec.type)}
+        named_like_sizes = {key for key in numeric if SIZE_NAME.search(key) and key not in NOT_SIZES}
+        unlisted = sorted(named_like_sizes - set(BOUNDED_SIZES[name]))
+        assert not unlisted, f"{name}: {unlisted} look like sizes; give them a maximum and list them here"
+        for key in BOUNDED_SIZES[name]:
+            maxima = [bound for op, bound in exp.specs[key].bounds if op in ("at most", "below")]
+            assert maxima and math.isfinite(min(maxima)), f"{name}: '{key}' has no maximum"
+    # a typo in a width is one line naming the bound, before a kernel starts or anything is written
+    for folder, suffix in (("notebooks", ".ipynb"), ("params", ".yaml")):
+        (tmp_path / folder).mkdir()
+        shutil.copy(getattr(paths, folder.upper()) / f"02_init_variance{suffix}", tmp_path / folder)
+    use_workspace(monkeypatch, tmp_path)
+    monkeypatch.setattr(runner, "execute", lambda *args, **kwargs: pytest.fail("a kernel started"))
+    assert main(["run", "02", "-p", "tanh_width=1000000"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == ("cnnlab: error: params/02_init_variance.yaml: -p: key 'tanh_width' must be int, "
+                                 "at least 1 and at most 4096, got 1000000 (int)\n")
+    assert not (tmp_path / "results").exists()
