@@ -201,6 +201,8 @@ def main(argv=None) -> int:
     from cnnlab.suite.runner import RunFailed
 
     previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` cleans up like Ctrl-C
+    # even when started by a process that blocks SIGTERM (a blocked mask is inherited; a handler is not enough)
+    blocked = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     try:
         commands = {"list": lambda a: _list(), "show": _show, "run": _run, "reproduce": _reproduce, "report": _report,
                     "verdicts": _verdicts, "bench": _bench}
@@ -216,5 +218,6 @@ def main(argv=None) -> int:
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     return 0
 

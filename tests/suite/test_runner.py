@@ -286,11 +286,13 @@ def test_bad_parameters_run_nothing(toy_root):
     assert not (toy_root / "results").exists()
 
 
-def start_toy_run(root, *args):
-    """`cnnlab run 99 ARGS` in a subprocess; returns it once its sleeping cell is running."""
+def start_toy_run(root, *args, blocked=()):
+    """`cnnlab run 99 ARGS` in a subprocess, the signals `blocked` blocked in it as a parent's mask would be;
+    returns it once its sleeping cell is running."""
     env = dict(os.environ, CNNLAB_ROOT=str(root), TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.Popen([sys.executable, "-m", "cnnlab", "run", "99", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_BLOCK, blocked))
     lines = []
     for line in proc.stdout:
         lines.append(line)
@@ -311,18 +313,20 @@ def reaper():
             proc.wait()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_run_leaves_the_previous_results(toy_root, stable_source, reaper, sig):
+@pytest.mark.parametrize("sig, blocked", [(signal.SIGINT, ()), (signal.SIGTERM, ()),
+                                         (signal.SIGTERM, (signal.SIGTERM,))])  # a mask from the parent
+def test_interrupted_run_leaves_the_previous_results(toy_root, stable_source, reaper, sig, blocked):
     run(force=True)
     folder = toy_root / "results" / "runs" / "99_toy" / "quick"
     before = (folder / RESULTS_FILE).read_bytes()
-    proc = start_toy_run(toy_root, "-p", "sleep_s=30", "--force")
+    proc = start_toy_run(toy_root, "-p", "sleep_s=30", "--force", blocked=blocked)
     reaper.append(proc)
     assert (folder.with_name(f".quick.partial-{proc.pid}") / "99_toy.ipynb").exists()
     start = time.monotonic()
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=30)
+    proc.wait(timeout=60)
     assert time.monotonic() - start < 20  # it stopped, it did not sleep on
+    out, err = proc.communicate(timeout=60)  # the pipes close once the kernel it started has gone too
     assert proc.returncode == 130  # kill (SIGTERM) is handled like Ctrl-C
     assert ("[1/1 99_toy quick] interrupted: no results.json written; the partial notebook is in "
             "results/runs/99_toy/quick.failed") in out
