@@ -202,7 +202,10 @@ def main(argv=None) -> int:
 
     previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` cleans up like Ctrl-C
     # even when started by a process that blocks SIGTERM (a blocked mask is inherited; a handler is not enough)
-    blocked = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    blocked = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # inherited: Python then leaves Ctrl-C ignored
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         commands = {"list": lambda a: _list(), "show": _show, "run": _run, "reproduce": _reproduce, "report": _report,
                     "verdicts": _verdicts, "bench": _bench}
@@ -219,5 +222,7 @@ def main(argv=None) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
     return 0
 
