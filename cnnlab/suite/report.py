@@ -29,7 +29,8 @@ from cnnlab import paths
 from cnnlab.rules import explain
 from cnnlab.suite import html_report, params
 from cnnlab.suite.results import (CHECK_SUFFIX, RESULTS_FILE, VERDICTS, convergence_text, count_verdicts, fmt,
-                                  measured_text, per_seed_text, stack_text, write_json_atomic)
+                                  measured_text, per_seed_text, stack_text, write_json_atomic,
+                                  write_text_atomic)
 from cnnlab.suite.schema import load_results, read_results
 
 SCORECARD = "SCORECARD.md"
@@ -443,7 +444,7 @@ def _replace_together(work: Path, root: Path, readme: str | None) -> None:
                 (root / name).rename(aside / name)
             (work / name).rename(root / name)
         if readme is not None:
-            _write_atomic(paths.ROOT / README, readme)
+            write_text_atomic(paths.ROOT / README, readme)
     except BaseException:
         for name in OUTPUTS:
             if not (work / name).exists() and (root / name).exists():
@@ -464,9 +465,3 @@ def _put_back(aside: Path, root: Path) -> None:
         if not (root / item.name).exists():
             item.rename(root / item.name)
     shutil.rmtree(aside)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)

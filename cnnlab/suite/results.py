@@ -44,13 +44,17 @@ def imported_modules() -> list[str]:
 
 def write_json_atomic(path: Path, data) -> None:
     """Write JSON to a temporary file in the same folder, then rename it over `path`."""
+    write_text_atomic(path, json.dumps(_finite(data), indent=2, default=_to_builtin, allow_nan=False) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` to a temporary file in the same folder, readable by everyone, then rename it over `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(_finite(data), f, indent=2, default=_to_builtin, allow_nan=False)
-            f.write("\n")
+            f.write(text)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:

@@ -294,7 +294,7 @@ def test_a_report_that_fails_part_way_leaves_the_previous_one_byte_identical(rep
     def full_disk(path, text):
         raise OSError(28, "No space left on device", str(path))
 
-    monkeypatch.setattr(report, "_write_atomic", full_disk)  # README is the last thing replaced
+    monkeypatch.setattr(report, "write_text_atomic", full_disk)  # README is the last thing replaced
     with pytest.raises(OSError, match="No space left"):
         report.build("quick")
     assert committed_report(reported) == before
