@@ -43,7 +43,9 @@ def _parser() -> argparse.ArgumentParser:
                                 "<profile>.log (default 1)")
     report = commands.add_parser("report", help="write results/SCORECARD.md, the tables, the HTML report "
                                                 "(results/report/index.html) and README's Results section")
-    report.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)} (default quick)")
+    report.add_argument("--profile", default="quick",
+                        help=f"one of {', '.join(PROFILES)} (default quick); a profile other than quick is written "
+                             "to results/<profile>/ and leaves README alone")
     verdicts = commands.add_parser("verdicts", help="list the claims whose verdict differs between two scorecards "
                                                     "(e.g. one from git show REV:results/SCORECARD.md) or two sets "
                                                     "of runs (smoke against smoke-jax)")
