@@ -88,10 +88,14 @@ def with_check(run: dict, profile: str) -> dict:
     """`run` with its check run applied, when there is one: a claim whose verdict differs between the two gets
     the `weaker` of them, both verdicts and the check run's value in its note. `checked` counts the claims
     compared (None without a check run), `unstable` lists those whose verdicts differ: their id, the run's
-    verdict (`ran`), the check run's and the one reported."""
+    verdict (`ran`), the check run's and the one reported. A check run made with other parameters checks another
+    run: it is not applied, and `stale_check` names the parameters that differ."""
     check = load_results(run["run_dir"].with_name(profile + CHECK_SUFFIX))
     if check is None:
         return dict(run, checked=None, unstable=[])
+    differing = other_parameters(run["params"], check["params"])
+    if differing:
+        return dict(run, checked=None, unstable=[], stale_check=differing)
     theirs = {c["id"]: c for c in check["claims"]}
     claims, unstable = [], []
     for claim in run["claims"]:
@@ -105,6 +109,12 @@ def with_check(run: dict, profile: str) -> dict:
             claim = dict(claim, verdict=verdict, note=explain(claim["note"], why))
         claims.append(claim)
     return dict(run, claims=claims, checked=sum(c["id"] in theirs for c in run["claims"]), unstable=unstable)
+
+
+def other_parameters(ours: dict, theirs: dict) -> list[str]:
+    """The parameters whose values differ between two runs' records (one that only one run has, a parameter
+    added since the other ran, counts as the notebook's default there and is not compared)."""
+    return sorted(key for key in ours.keys() & theirs.keys() if ours[key] != theirs[key])
 
 
 def missing_runs(runs: list[dict], profile: str) -> dict[str, str]:
@@ -246,6 +256,10 @@ def check_summary(runs: list[dict], missing: dict[str, str], relabels: list[dict
                  "checked report's check runs changed them: " + "; ".join(
                      f"`{r['id']}` ({r['experiment']}) {r['ran']} here, {r['verdict']} when checked" for r in carried)
                  + ".") if carried else ""
+    stale = [run for run in runs if run.get("stale_check")]
+    elsewhere += (" Not applied: " + "; ".join(
+        f"the check run of {run['experiment']}, made with other values of {', '.join(run['stale_check'])}"
+        for run in stale) + " (`make check-verdicts` runs them again).") if stale else ""
     if not checked:
         return (f"Checked: 0 of {total} experiments. No check run was found, so no verdict was tested on another "
                 "floating-point path and one near its rule's bounds may read otherwise in a checked scorecard (the "
@@ -278,6 +292,8 @@ def previous_relabels(root: Path) -> list[dict]:
 
 
 def _checked(run: dict) -> str:
+    if run.get("stale_check"):
+        return f"; check run not applied: other values of {', '.join(run['stale_check'])}"
     if run.get("checked") is None:
         return ""
     return f"; check run: {len(run['unstable'])} of {run['checked']} verdicts differ"

@@ -180,6 +180,21 @@ def test_without_check_runs_the_scorecard_and_the_report_say_so(toy_root):
     assert " ".join(index.select_one("#checked").get_text().split()) == said.replace("`", "")
 
 
+def test_a_check_run_of_other_parameters_is_not_applied(toy_root):
+    fake_run(toy_root, "01_a", "quick", [claim("a.x", "reproduced")], params=dict(epochs=30, precision="float32"))
+    fake_run(toy_root, "01_a", "quick-check", [claim("a.x", "inconclusive")], params=dict(epochs=20))
+    fake_run(toy_root, "02_b", "quick", [claim("b.x", "reproduced")], params=dict(n=1, precision="float32"))
+    fake_run(toy_root, "02_b", "quick-check", [claim("b.x", "inconclusive")], params=dict(n=1))  # added since: same
+    text = report.build("quick").scorecard.read_text()
+    assert "Checked: 1 of 3 experiments" in text  # 99_toy never ran
+    assert ("Not applied: the check run of 01_a, made with other values of epochs (`make check-verdicts` runs them "
+            "again).") in text
+    assert "- **01_a**: 12 s, seeds [0, 1], float32 precision, TensorFlow 2.21.0, Keras 3.15.1; check run not " \
+           "applied: other values of epochs\n" in text
+    assert "| 01_a | a.x | about a.x | 1 | 2 | reproduced |" in " ".join(text.split())
+    assert "| 02_b | b.x | about b.x | 1 | 2 | inconclusive |" in " ".join(text.split())
+
+
 def test_an_unchecked_scorecard_names_the_verdicts_the_last_checked_one_changed(toy_root):
     fake_run(toy_root, "01_a", "quick", [claim("a.x", "reproduced"), claim("a.y", "partial")])
     fake_run(toy_root, "01_a", "quick-check", [claim("a.x", "inconclusive"), claim("a.y", "reproduced")])
