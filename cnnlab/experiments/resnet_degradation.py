@@ -8,14 +8,15 @@ import numpy as np
 import pandas as pd
 
 from cnnlab import arith, backend, lesions, probe
-from cnnlab.compare import above, below, not_above, paired_difference, per_seed
+from cnnlab.compare import above, below, not_above, paired_difference, paired_ratio, per_seed
 from cnnlab.convergence import Plateau, evidence
 from cnnlab.models.cifar_resnet import PAPER_PARAMS_M, cifar_resnet, step_schedule
 from cnnlab.rules import at_least, at_most, exact, within
-from cnnlab.train import compile_sgd, curves_table
+from cnnlab.train import compile_sgd, curves_table, seed_everything
 
 SOURCE_HE = "He et al. 2016"
 SOURCE_VEIT = "Veit, Wilber & Belongie 2016"
+SOURCE_SLIDES = "lecture seeds 000 and 003 (ResNet: 'Better propagation of gradients to the deeper layers')"
 
 
 def parameter_table(depths) -> pd.DataFrame:
@@ -69,17 +70,60 @@ def last_phase_plateau(epochs: int, min_delta: float, patience: int) -> Plateau:
     return Plateau("val_loss", min_delta, patience, stop_early=False)
 
 
-def measure(train_probe, test, lesion_seed: int, lesion_images: int, max_k: int, draws: int, lesioned_nets):
+def conv_gradient_norms(model, x, y, batch_size: int) -> np.ndarray:
+    """The norm of the mean cross-entropy's gradient with respect to each conv kernel of `model`, input side
+    first, over the images `x` in batches of `batch_size` as training computes it (BN on the batch's own
+    statistics), without changing the model's state; the batches' gradients are averaged."""
+    convs = [layer.kernel for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    where = [next(i for i, v in enumerate(model.trainable_variables) if v is kernel) for kernel in convs]
+    frozen = [v.value for v in model.non_trainable_variables]
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    total, starts = None, range(0, len(x), batch_size)
+    for start in starts:
+        images, labels = x[start:start + batch_size], y[start:start + batch_size]
+
+        def batch_loss(*kernels, images=images, labels=labels):
+            values = [v.value for v in model.trainable_variables]
+            for i, kernel in zip(where, kernels):
+                values[i] = kernel
+            logits, _ = model.stateless_call(values, frozen, images, training=True)
+            return loss(labels, logits)
+
+        _, grads = backend.gradients(batch_loss, *[backend.numpy(k.value) for k in convs])
+        total = grads if total is None else [t + g for t, g in zip(total, grads)]
+    return np.array([float(np.linalg.norm(g / len(starts))) for g in total])
+
+
+def gradient_reach(norms: np.ndarray) -> float:
+    """How much of the gradient reaches the input side: the first conv kernel's gradient norm over the last's."""
+    return float(norms[0] / norms[-1])
+
+
+def gradients_at_init(build_of: dict, seeds, x, y, batch_size: int) -> dict:
+    """(net, depth) -> per seed the conv gradient norms of the net as built from that seed, before training."""
+    found = {}
+    for key, build in build_of.items():
+        for seed in seeds:
+            seed_everything(seed)
+            found.setdefault(key, []).append(conv_gradient_norms(build(seed), x, y, batch_size))
+    return found
+
+
+def measure(train_probe, test, lesion_seed: int, lesion_images: int, max_k: int, draws: int, lesioned_nets,
+            gradient_images: int, batch_size: int):
     """`run_steps`' describe hook: the training cross-entropy and error on `train_probe` and the test error,
-    in inference mode; for the nets `lesioned_nets` of seed `lesion_seed`, their lesion table (k random blocks
+    in inference mode, and the conv gradient norms on the first `gradient_images` training images (`grad_norms`,
+    their `grad_reach`); for the nets `lesioned_nets` of seed `lesion_seed`, their lesion table (k random blocks
     up to `max_k` for a ResNet; single blocks only at half the run)."""
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     def describe(model, run):
         logits = backend.numpy(model.predict(train_probe[0], batch_size=500, verbose=0))
+        norms = conv_gradient_norms(model, train_probe[0][:gradient_images], train_probe[1][:gradient_images],
+                                    batch_size)
         found = dict(train_ce=float(loss(train_probe[1], logits)),
                      train_error=float(np.mean(np.argmax(logits, -1) != train_probe[1])),
-                     test_error=lesions.error(model, *test))
+                     test_error=lesions.error(model, *test), grad_norms=norms, grad_reach=gradient_reach(norms))
         if run["seed"] == lesion_seed and (run["net"], run["depth"]) in lesioned_nets:
             k = max_k if run["net"] == "resnet" and not run["at_half"] else 0  # random sets only of residual blocks
             found["lesions"] = lesions.lesion_table(model, test[0][:lesion_images], test[1][:lesion_images], k,
@@ -123,6 +167,43 @@ def degradation_claims(rec, runs: list[dict], shallow: int, deep: int, margin: f
               "nats", below(-margin, **effect), source=source, evidence=trained(("resnet", deep), ("plain", deep)))
     rec.metric("diverged_runs", [dict(net=r["net"], depth=r["depth"], seed=r["seed"], step=r["diverged_at_step"])
                                  for r in runs if r["diverged_at_step"]])
+
+
+def gradient_claims(rec, runs: list[dict], at_init: dict, deep: int, minimum: float) -> None:
+    """Skip connections carry the gradient back: ResNet's gradient reach (first conv kernel's gradient norm
+    over the last's) against the plain net's of the same depth, per seed, at initialisation and trained."""
+    effect = above(minimum, why=f"the minimum effect is {minimum:g}x")
+    statement = (f"the gradient reaches the input side of ResNet-{deep} better than of plain-{deep} (first conv "
+                 "kernel's gradient norm over the last's, ResNet over plain)")
+    reach_init = {key: [gradient_reach(n) for n in norms] for key, norms in at_init.items()}
+    rec.claim("resnet.gradient.at_init", f"At initialisation, {statement}", "> 1",
+              paired_ratio(reach_init[("resnet", deep)], reach_init[("plain", deep)]), "x", effect,
+              source=SOURCE_SLIDES, note="gradients of the mean training cross-entropy, BN on batch statistics")
+
+    def ratio(column):
+        return paired_ratio(per_seed(runs, column, net="resnet", depth=deep), per_seed(runs, column, net="plain",
+                                                                                       depth=deep))
+
+    picked = [r for r in runs if r["depth"] == deep]
+    rec.claim("resnet.gradient.trained", f"Trained, {statement}", "> 1", ratio("grad_reach"), "x", effect,
+              source=SOURCE_SLIDES, evidence=evidence(picked, half=ratio("half_grad_reach")))
+
+
+def plot_gradients(runs: list[dict], at_init: dict, deep: int, seed: int):
+    """The conv gradient norms layer by layer of the deep plain and residual nets of `seed`, at initialisation
+    and trained: where the gradient fades on its way back to the input."""
+    fig, axes = probe.new_figure(2)
+    for ax, title in zip(axes, ("at initialisation", "trained")):
+        for net, style in (("plain", "--"), ("resnet", "-")):
+            if title == "trained":
+                norms = next(r["grad_norms"] for r in runs if (r["net"], r["depth"], r["seed"]) == (net, deep, seed))
+            else:
+                norms = at_init[(net, deep)][0]
+            ax.semilogy(range(1, len(norms) + 1), norms, style, label=f"{net}-{deep}")
+        ax.set(title=f"{title} (seed {seed})", xlabel="conv layer (1 = input side)", ylabel="gradient norm")
+        ax.legend()
+    fig.tight_layout()
+    return fig
 
 
 def lesion_frame(runs: list[dict], column: str = "lesions") -> pd.DataFrame:

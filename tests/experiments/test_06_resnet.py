@@ -76,3 +76,31 @@ def test_the_plateau_is_judged_at_the_final_rate_without_the_last_drop_itself():
         last_phase_plateau(20, 0.01, 5)
     with pytest.raises(ValueError, match="between 1 and 1 with 8 epochs"):
         last_phase_plateau(8, 0.01, 2)
+
+
+def test_gradient_norms_are_the_training_gradient_of_each_conv_kernel_and_leave_the_net_unchanged():
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from cnnlab.experiments import resnet_degradation as exp
+    from cnnlab.models.cifar_resnet import cifar_resnet
+
+    model = cifar_resnet(8, residual=True, width_divisor=4, input_shape=(28, 28, 1), seed=0)
+    x = np.random.default_rng(0).normal(size=(20, 28, 28, 1)).astype("float32")
+    y = np.arange(20) % 10
+    before = [v.numpy().copy() for v in model.variables]
+    norms = exp.conv_gradient_norms(model, x, y, batch_size=10)
+    convs = [layer.kernel for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(norms) == len(convs) == 7
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, model.variables))  # BN statistics untouched
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    summed = [np.zeros(k.shape) for k in convs]
+    for start in (0, 10):
+        with tf.GradientTape() as tape:
+            value = loss(y[start:start + 10], model(x[start:start + 10], training=True))
+        summed = [s + g.numpy() for s, g in zip(summed, tape.gradient(value, convs))]
+        for v, a in zip(model.variables, before):
+            v.assign(a)  # the reference's training-mode call moved the BN statistics: put them back
+    assert norms == pytest.approx([np.linalg.norm(s / 2) for s in summed], rel=1e-4)
+    assert exp.gradient_reach(norms) == pytest.approx(norms[0] / norms[-1])
