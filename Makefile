@@ -61,8 +61,9 @@ run: setup data
 report: setup
 	$(BIN)/cnnlab report --profile $(PROFILE)
 
+# pytest workers (pytest-xdist): one per core as for JOBS; an experiment's tests share a worker (`xdist_group`)
 test: setup data browser
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(JOBS) --dist loadgroup
 
 # The unit tests and every notebook's smoke profile on the JAX and PyTorch backends (TensorFlow is `make test`).
 BACKENDS ?= jax torch
@@ -70,7 +71,8 @@ test-backends: setup data
 	$(BIN)/python -m pip install --quiet -e '.[test,$(shell echo $(BACKENDS) | tr ' ' ',')]'
 	@for backend in $(BACKENDS); do \
 		echo "== KERAS_BACKEND=$$backend"; \
-		KERAS_BACKEND=$$backend $(BIN)/pytest -q tests/science tests/experiments tests/suite/test_notebooks.py || exit 1; \
+		KERAS_BACKEND=$$backend $(BIN)/pytest -q -n $(JOBS) --dist loadgroup tests/science tests/experiments \
+			tests/suite/test_notebooks.py || exit 1; \
 	done
 
 # Training throughput under each setting and the quick runs' per-cell costs, into results/bench/.

@@ -2,9 +2,12 @@
 runs for the report's tests, and every experiment run once in the smoke profile for the experiments' claim
 checks."""
 
+import fcntl
 import io
 import json
 import os
+from collections.abc import Mapping
+from pathlib import Path
 
 import nbformat
 import pandas as pd
@@ -143,18 +146,52 @@ def claim(id, verdict, **extra):
                      rule="r", note=""), **extra)
 
 
-@pytest.fixture(scope="session")
-def smoke_results(tmp_path_factory):
-    """Run every experiment in the smoke profile into a temporary results folder, once per test session."""
-    from cnnlab import paths
-    from cnnlab.suite import params, runner
+class SmokeRuns(Mapping):
+    """Every experiment in the smoke profile, each run the first time a test asks for it and once per test
+    session, however many pytest-xdist workers share the session: the first worker to ask runs it under a lock
+    in the session's shared `root`, the others wait for it and read its results."""
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(paths, "RUNS", tmp_path_factory.mktemp("runs"))
-        mp.setenv("CNNLAB_CACHE", str(tmp_path_factory.mktemp("cache")))  # the kernels' stored nets
-        outcomes = {exp.name: runner.run(exp, "smoke", force=True) for exp in params.discover()}
-    return {name: dict(json.loads((o.run_dir / "results.json").read_text()), run_dir=o.run_dir)
-            for name, o in outcomes.items()}
+    def __init__(self, root):
+        from cnnlab.suite import params
+
+        self.root, self.experiments, self.read = root, {exp.name: exp for exp in params.discover()}, {}
+
+    def __getitem__(self, name):
+        if name not in self.read:
+            self.read[name] = self._run_once(self.experiments[name])
+        return self.read[name]
+
+    def __iter__(self):
+        return iter(self.experiments)
+
+    def __len__(self):
+        return len(self.experiments)
+
+    def _run_once(self, experiment):
+        from cnnlab import paths
+        from cnnlab.suite import runner
+
+        runs, done = self.root / "runs", self.root / f"{experiment.name}.done"
+        with open(self.root / f"{experiment.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not done.exists():
+                with pytest.MonkeyPatch.context() as mp:
+                    mp.setattr(paths, "RUNS", runs)
+                    mp.setenv("CNNLAB_CACHE", str(self.root / "cache"))  # the kernels' stored nets
+                    done.write_text(str(runner.run(experiment, "smoke", force=True).run_dir))
+        run_dir = Path(done.read_text())
+        return dict(json.loads((run_dir / "results.json").read_text()), run_dir=run_dir)
+
+
+@pytest.fixture(scope="session")
+def smoke_results(tmp_path_factory, worker_id):
+    """Every experiment's smoke run by name (`SmokeRuns`), in a temporary results folder shared by the session's
+    workers (one of its own without pytest-xdist)."""
+    if worker_id == "master":
+        return SmokeRuns(tmp_path_factory.mktemp("smoke"))
+    shared = tmp_path_factory.getbasetemp().parent / "smoke"
+    shared.mkdir(exist_ok=True)
+    return SmokeRuns(shared)
 
 
 def claims_of(results):

@@ -3,6 +3,8 @@
 import pytest
 from conftest import claims_of
 
+pytestmark = pytest.mark.xdist_group("01_architecture_arithmetic")  # its tests share one worker, which runs its smoke notebook
+
 
 def test_arith_exact_counts(smoke_results):
     claims = claims_of(smoke_results["01_architecture_arithmetic"])

@@ -1,9 +1,12 @@
 """Experiment 02 in the smoke profile: propagation at init and the training claims."""
 
+import pytest
 from conftest import claims_of
 
+pytestmark = pytest.mark.xdist_group("02_init_variance")  # its tests share one worker, which runs its smoke notebook
 
-def test_init_propagationclaims_of(smoke_results):
+
+def test_init_propagation_and_training_claims(smoke_results):
     claims = claims_of(smoke_results["02_init_variance"])
     assert all(cid.startswith("init.") for cid in claims)
     for net, depth in [("mlp", 30), ("cnn", 20)]:

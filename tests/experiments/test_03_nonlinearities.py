@@ -4,6 +4,8 @@ import pandas as pd
 import pytest
 from conftest import assert_holds_under, claims_of, table_of
 
+pytestmark = pytest.mark.xdist_group("03_nonlinearities")  # its tests share one worker, which runs its smoke notebook
+
 
 def test_nonlinearity_claims_mark_censored_steps(smoke_results):
     claims = claims_of(smoke_results["03_nonlinearities"])

@@ -3,6 +3,8 @@
 import pytest
 from conftest import assert_by_epoch_row, assert_holds_under, claims_of, table_of
 
+pytestmark = pytest.mark.xdist_group("04_vgg_depth")  # its tests share one worker, which runs its smoke notebook
+
 
 def test_vgg_claims_are_paired_over_seeds(smoke_results):
     results = smoke_results["04_vgg_depth"]

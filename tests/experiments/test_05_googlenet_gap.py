@@ -3,6 +3,8 @@
 import pytest
 from conftest import assert_by_epoch_row, assert_holds_under, claims_of, table_of
 
+pytestmark = pytest.mark.xdist_group("05_googlenet_gap")  # its tests share one worker, which runs its smoke notebook
+
 
 def test_gap_head_counts_are_exact_and_comparisons_paired(smoke_results):
     results = smoke_results["05_googlenet_gap"]

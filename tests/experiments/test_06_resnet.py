@@ -4,6 +4,8 @@ from the runs table, and the lesion tables."""
 import pytest
 from conftest import claims_of, table_of
 
+pytestmark = pytest.mark.xdist_group("06_resnet")  # its tests share one worker, which runs its smoke notebook
+
 
 def test_parameters_are_exact_and_comparisons_paired(smoke_results):
     results = smoke_results["06_resnet"]

@@ -10,6 +10,8 @@ from conftest import claims_of, table_of
 
 from cnnlab.experiments import tricks as exp
 
+pytestmark = pytest.mark.xdist_group("07_tricks")  # its tests share one worker, which runs its smoke notebook
+
 SEEDS = [0, 1]
 
 

@@ -11,6 +11,8 @@ from conftest import claims_of, table_of
 from cnnlab.compare import paired_difference
 from cnnlab.experiments import transfer_learning as exp
 
+pytestmark = pytest.mark.xdist_group("08_transfer_learning")  # its tests share one worker, which runs its smoke notebook
+
 
 def test_shrink_averages_blocks_and_refuses_sizes_that_do_not_divide():
     images = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)

@@ -12,6 +12,8 @@ from conftest import claims_of, table_of
 from cnnlab.experiments import fcn_segmentation as exp
 from cnnlab.suite.results import Record
 
+pytestmark = pytest.mark.xdist_group("09_fcn_segmentation")  # its tests share one worker, which runs its smoke notebook
+
 
 def dense_macs(size):
     """Multiply-adds of the sparse-kernel patch classifier on a size x size image padded by 27: conv5-16, pool

@@ -4,6 +4,8 @@ of the three stages exact, the figures there."""
 import pytest
 from conftest import claims_of, table_of
 
+pytestmark = pytest.mark.xdist_group("10_visualisation")  # its tests share one worker, which runs its smoke notebook
+
 
 def test_visualisation_claims_follow_from_the_tables(smoke_results):
     results = smoke_results["10_visualisation"]
