@@ -1,7 +1,7 @@
 """Experiment 02 in the smoke profile: propagation at init and the training claims."""
 
 import pytest
-from conftest import claims_of
+from conftest import claims_of, table_of
 
 pytestmark = pytest.mark.xdist_group("02_init_variance")  # its tests share one worker, which runs its smoke notebook
 
@@ -44,3 +44,16 @@ def test_each_propagation_claim_expects_the_theory_at_its_own_depth(toy_root):
     assert expected["init.prop.mlp.heuristic.L20"] == 4.1e-08
     assert expected["init.prop.mlp.heuristic.L30"] == expected["init.prop.mlp.heuristic.grad"] == 5.2e-12
     assert expected["init.prop.mlp.he_normal.L30"] == expected["init.prop.mlp.he_normal.grad"] == 1.0
+
+
+def test_saturating_units_claims_follow_from_the_gradient_table(smoke_results):
+    results = smoke_results["02_init_variance"]
+    claims = claims_of(results)
+    table = table_of(results, "saturation")
+    assert table.depth.tolist() == list(range(1, 31)) and (table.iloc[0, 1:] == 1).all()
+    sigmoid, relu = 1 / table.sigmoid_grad_ratio.iloc[-1], 1 / table.relu_grad_ratio.iloc[-1]
+    assert claims["init.saturation.sigmoid.per_layer"]["measured"] == pytest.approx(sigmoid ** (1 / 29))
+    assert claims["init.saturation.sigmoid.per_layer"]["verdict"] == (
+        "reproduced" if sigmoid ** (1 / 29) <= 0.25 else "not_reproduced")
+    assert claims["init.saturation.sigmoid_vs_relu"]["measured"] == pytest.approx(sigmoid / relu)
+    assert sigmoid < 1e-12 and 0.5 < relu < 2  # sigmoid's gradient vanishes through 29 layers, ReLU's (He) does not
