@@ -10,17 +10,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from cnnlab import visual
+from cnnlab import equivariance, visual
 from cnnlab.data import FASHION_MNIST_CLASSES
 from cnnlab.models.convnet import conv_stack, stages_layout
 from cnnlab.models.heads import with_head
-from cnnlab.rules import at_least
+from cnnlab.rules import at_least, at_most
 from cnnlab.segmentation import make_canvases
 from cnnlab.train import compile_adam
 from cnnlab.transfer import trained_net
 
 SOURCE_ZF = "Zeiler & Fergus 2014"
 SOURCE_SIMONYAN = "Simonyan, Vedaldi & Zisserman 2014"
+SOURCE_EQUIVARIANCE = "lecture seed 002 ('Parameter sharing causes the layer to have equivariance to translation')"
+SOURCE_POOLING = "lecture seed 002 (pooling: 'provide a form of translation invariance')"
 ITEM = 28  # the side of a pasted item on a canvas
 
 
@@ -204,5 +206,60 @@ def plot_class_models(images: np.ndarray, probs: np.ndarray):
         ax.imshow(images[c, ..., 0], cmap="gray")
         ax.set_title(f"{FASHION_MNIST_CLASSES[c]}\np = {probs[c]:.2f}", fontsize=7)
         ax.set_xticks([]), ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def equivariance_table(model, layer_name: str, images: np.ndarray, kernel_size: int) -> pd.DataFrame:
+    """Per image transform (`equivariance.TRANSFORMS`): the layer's maps of the transformed images against the
+    transformed maps, relative error inside a margin of the shift plus half the kernel."""
+    margin = 3 + kernel_size // 2
+    return pd.DataFrame([dict(transform=name, layer=layer_name, margin=margin, relative_error=equivariance.
+                              transform_error(model, layer_name, images, transform, margin))
+                         for name, transform in equivariance.TRANSFORMS.items()])
+
+
+def invariance_table(model, layer_names, images: np.ndarray) -> pd.DataFrame:
+    """Per layer: how much its maps change in place when the images move by one pixel."""
+    return pd.DataFrame([dict(layer=name, relative_change=equivariance.shift_change(model, name, images))
+                         for name in layer_names])
+
+
+def equivariance_claims(rec, equivariant: pd.DataFrame, invariant: pd.DataFrame, images: int) -> None:
+    """Convolution is equivariant to translation, not to rotation or scale; pooling, and higher stages, give
+    a form of translation invariance."""
+    error = equivariant.set_index("transform").relative_error
+    layer = equivariant.layer.iloc[0]
+    note = f"{images} test images, the trained item classifier's {layer} (conv and ReLU)"
+    rec.claim("vis.equivariance.translation", "A conv layer is equivariant to translation: the maps of a shifted "
+              "image are the shifted maps (relative error away from the border)", "0 (up to rounding)",
+              error["shift by (3, 2) pixels"], "relative", at_most(1e-5, why="float32 rounding"),
+              source=SOURCE_EQUIVARIANCE, note=note)
+    for key, name in (("rotation", "rotation by 90 degrees"), ("scale", "scale by 1/2")):
+        rec.claim(f"vis.equivariance.not_{key}", f"A conv layer is not equivariant to {key}: the maps of the "
+                  f"image after a {name} are not the transformed maps (relative error)", "far from 0",
+                  error[name], "relative", at_least(0.1, why="10% of the maps' size: not a rounding effect"),
+                  source="lecture seed 002 ('Is convolution equivariant to changes in the scale or rotation?')",
+                  note=note)
+    change = invariant.set_index("layer").relative_change
+    convs, pools = [n for n in change.index if n.startswith("hidden")], [n for n in change.index if n.startswith("pool")]
+    rule = at_most(0.75, partial=1.0, why="partial: less change, but by under a quarter")
+    rec.claim("vis.pooling.shift_invariance", f"A 2x2 max pool gives a form of translation invariance: a 1-pixel "
+              f"shift changes the maps after it less than before it ({pools[0]} over {convs[0]})", "< 1",
+              change[pools[0]] / change[convs[0]], "ratio", rule, source=SOURCE_POOLING,
+              note=", ".join(f"{n} {v:.3f}" for n, v in change.items()))
+    rec.claim("vis.pooling.higher_more_invariant", f"Higher stages compute more invariant features: a 1-pixel shift "
+              f"changes the last stage's pooled maps less than the first's ({pools[-1]} over {pools[0]})", "< 1",
+              change[pools[-1]] / change[pools[0]], "ratio", rule,
+              source="lecture seed 000 ('Higher stages compute more global, more invariant features')")
+
+
+def plot_invariance(invariant: pd.DataFrame):
+    """The in-place change of each layer's maps under a 1-pixel shift, input side first."""
+    fig, axes = plt.subplots(1, 1, figsize=(6, 3.2), squeeze=False)
+    ax = axes[0, 0]
+    ax.bar(invariant.layer, invariant.relative_change,
+           color=["C1" if name.startswith("pool") else "C0" for name in invariant.layer])
+    ax.set(ylabel="relative change of the maps", title="a 1-pixel shift: conv (blue) and max-pool (orange) layers")
     fig.tight_layout()
     return fig

@@ -11,7 +11,9 @@ def test_visualisation_claims_follow_from_the_tables(smoke_results):
     results = smoke_results["10_visualisation"]
     claims = claims_of(results)
     assert set(claims) == {"vis.filters.structured", "vis.units.deeper_more_selective", "vis.occlusion.on_object",
-                           "vis.saliency.on_object", "vis.class_models.classified"}
+                           "vis.saliency.on_object", "vis.class_models.classified", "vis.equivariance.translation",
+                           "vis.equivariance.not_rotation", "vis.equivariance.not_scale",
+                           "vis.pooling.shift_invariance", "vis.pooling.higher_more_invariant"}
     purity = table_of(results, "class_purity")
     # 5x5 convs with a 2x2 pool after each: 5, then 5 + 1 + 4 * 2 = 14, then 14 + 1 * 2 + 4 * 4 = 32
     assert purity.layer.tolist() == ["hidden_1", "hidden_2", "hidden_3"]
@@ -32,4 +34,18 @@ def test_visualisation_claims_follow_from_the_tables(smoke_results):
     assert 0 <= claims["vis.class_models.classified"]["measured"] <= 1
     figures = {name.split("/")[-1] for name in results["figures"]}
     assert {"filters.png", "activations_0.png", "top_patches.png", "occlusion_saliency.png",
-            "class_models.png"} <= figures
+            "class_models.png", "shift_invariance.png"} <= figures
+
+
+def test_equivariance_claims_follow_from_the_tables(smoke_results):
+    results = smoke_results["10_visualisation"]
+    claims = claims_of(results)
+    equivariant = table_of(results, "equivariance").set_index("transform").relative_error
+    assert equivariant["shift by (3, 2) pixels"] <= 1e-5  # a conv layer commutes with a shift, to rounding
+    assert claims["vis.equivariance.translation"]["verdict"] == "reproduced"
+    for key, name in (("rotation", "rotation by 90 degrees"), ("scale", "scale by 1/2")):
+        assert claims[f"vis.equivariance.not_{key}"]["measured"] == pytest.approx(equivariant[name])
+    change = table_of(results, "shift_invariance").set_index("layer").relative_change
+    assert change.index.tolist() == ["hidden_1", "pool_1", "hidden_2", "pool_2", "hidden_3", "pool_3"]
+    assert claims["vis.pooling.shift_invariance"]["measured"] == pytest.approx(change["pool_1"] / change["hidden_1"])
+    assert claims["vis.pooling.higher_more_invariant"]["measured"] == pytest.approx(change["pool_3"] / change["pool_1"])

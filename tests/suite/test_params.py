@@ -449,7 +449,7 @@ BOUNDED_SIZES = {
     "09_fcn_segmentation": ("classifier_images", "speed_sizes", "canvas_size", "max_items", "n_train", "n_test",
                             "widths", "fc_units", "batch_size", "shown"),
     "10_visualisation": ("train_images", "widths", "dense_units", "kernel_size", "patch_images", "top", "canvas_size",
-                         "canvas_train", "canvas_batch", "occluded"),
+                         "canvas_train", "canvas_batch", "occluded", "equivariance_images"),
 }
 # a new parameter named like a size must be bounded too, or named here with the reason it needs no maximum
 SIZE_NAME = re.compile(r"images|width|units|filters|depth|batch|canvas|items|stages|size|n_train|n_test|n_val|"
