@@ -37,15 +37,17 @@ VERDICT_COLOURS = {
     "not_reproduced": ("#c0392b", "#ffffff"),
     "not_applicable": ("#c9d3d9", "#1a1a1a"),
 }
+COVERAGE_PAGE = "coverage.html"
 OPEN_TABLE_ROWS = 30  # a longer table starts folded
 # Markdown to HTML as mistune.html renders it, but any raw HTML in it shown as text
 MARKDOWN = mistune.create_markdown(escape=True, plugins=["strikethrough", "footnotes", "table", "speedup"])
 
 
-def write(runs: list[dict], missing: dict[str, str], profile: str, checked: str, site: Path) -> Path:
+def write(runs: list[dict], missing: dict[str, str], profile: str, checked: str, site: Path, covered: dict) -> Path:
     """Write the site for `runs` (as `report.build` passes them: checked, with the exported `table_files` and
     `figure_files` beside `site`) into the new folder `site`, naming each experiment of `missing` with its reason
-    and saying what the check runs cover (`checked`, Markdown); return index.html's path."""
+    and saying what the check runs cover (`checked`, Markdown), with the lecture coverage page (`covered`: the
+    `rows` of `coverage.against` and their `facts`, `coverage.summary`); return index.html's path."""
     site.mkdir()
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["stack"] = stack_text
@@ -53,8 +55,10 @@ def write(runs: list[dict], missing: dict[str, str], profile: str, checked: str,
     for run in runs:
         _experiment_pages(env, run, site, common)
     _overview_chart(runs, site / "overview.png")
+    verdict_of = {c["id"]: c["verdict"] for run in runs for c in run["claims"]}
+    _render(env, "coverage.html.j2", site / COVERAGE_PAGE, common, root="", verdict_of=verdict_of, **covered)
     _render(env, "index.html.j2", site / "index.html", common, root="", runs=runs, missing=missing,
-            checked=Markup(MARKDOWN(checked)),
+            checked=Markup(MARKDOWN(checked)), coverage=covered["facts"],
             counts={run["experiment"]: count_verdicts(run["claims"]) for run in runs},
             totals=count_verdicts([c for run in runs for c in run["claims"]]),
             rows=[row for run in runs for row in _claim_rows(run)])

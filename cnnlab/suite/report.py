@@ -27,7 +27,7 @@ import pandas as pd
 
 from cnnlab import paths
 from cnnlab.rules import explain
-from cnnlab.suite import html_report, params
+from cnnlab.suite import coverage, html_report, params
 from cnnlab.suite.results import (CHECK_SUFFIX, RESULTS_FILE, VERDICTS, convergence_text, count_verdicts, fmt,
                                   measured_text, per_seed_text, stack_text, write_json_atomic,
                                   write_text_atomic)
@@ -167,7 +167,8 @@ def markdown_text(text: str) -> str:
     return HTML_TAG.sub("&lt;", text)
 
 
-def scorecard_markdown(runs: list[dict], profile: str, missing: dict[str, str], relabels: list[dict] = ()) -> str:
+def scorecard_markdown(runs: list[dict], profile: str, missing: dict[str, str], relabels: list[dict] = (),
+                       covered: str = "") -> str:
     claims = claims_frame(runs)
     summary = _totals(count_verdicts([c for run in runs for c in run["claims"]]))
     lines = [
@@ -180,6 +181,7 @@ def scorecard_markdown(runs: list[dict], profile: str, missing: dict[str, str], 
         "per-seed values (listed under Rules); `>=` or `<=` marks a bound: a run that never reached its "
         "threshold within the step cap.",
         check_summary(runs, missing, relabels),
+        *([covered] if covered else []),
         "",
     ]
     for run in runs:
@@ -425,10 +427,13 @@ def build(profile: str = COMMITTED_PROFILE) -> Written:
     runs = [dict(run, table_files=export_tables(run, work), figure_files=export_figures(run, work)) for run in runs]
     relabels = relabelled(runs, previous_relabels(root))
     checked = check_summary(runs, missing, relabels)
-    (work / SCORECARD).write_text(scorecard_markdown(runs, profile, missing, relabels))
-    facts = dict(summary(runs, missing, profile), relabelled=relabels)
+    deck_claims, found = coverage.load(), {c["id"]: run["experiment"] for run in runs for c in run["claims"]}
+    covered = coverage.summary(deck_claims, found)
+    (work / SCORECARD).write_text(scorecard_markdown(runs, profile, missing, relabels, coverage.sentence(covered)))
+    facts = dict(summary(runs, missing, profile), relabelled=relabels, coverage=covered)
     write_json_atomic(work / SUMMARY, facts)
-    html_report.write(runs, missing, profile, checked, work / html_report.SITE)
+    html_report.write(runs, missing, profile, checked, work / html_report.SITE,
+                      dict(rows=coverage.against(deck_claims, found), facts=covered))
     readme = readme_with(readme_section(facts)) if profile == COMMITTED_PROFILE else None
     _replace_together(work, root, readme)
     return Written(root / SCORECARD, root / html_report.SITE / "index.html",
