@@ -144,19 +144,19 @@ def _write_report(profile: str) -> None:
 
 
 def _verdicts(args) -> None:
-    from cnnlab.suite import report
+    from cnnlab.suite import report, verdicts
 
     def verdicts_of(source: str) -> dict:
         if Path(source).is_file():
-            return report.scorecard_verdicts(Path(source).read_text())
-        found = report.run_verdicts(source)
+            return verdicts.scorecard_verdicts(Path(source).read_text())
+        found = verdicts.run_verdicts(source)
         if not found:
             raise FileNotFoundError(f"'{source}' is neither a scorecard file nor a run folder with results "
                                     f"under {paths.rel(paths.RUNS)}/*/")
         return found
 
     before, after = verdicts_of(args.before), verdicts_of(args.after or str(paths.RESULTS / report.SCORECARD))
-    changes = report.verdict_changes(before, after)
+    changes = verdicts.verdict_changes(before, after)
     for experiment, claim_id, old, new in changes:
         print(f"{experiment} {claim_id}: {old} -> {new}")
     print(f"{len(changes)} of {len(after)} claims changed verdict")

@@ -8,13 +8,12 @@ results/ itself, the committed one; another profile's goes to results/<profile>/
 of it is built in a partial folder and replaces the previous report together, or not at all. An experiment
 without an intact run (never run, last run failed, results.json damaged) is named with the reason, never left
 out. Where a check run exists (`cnnlab run --check`: the same run on another floating-point path), a claim
-whose verdict differs between the two gets the weaker of the two (`weaker`), both in its note: that verdict
-depends on the machine."""
+whose verdict differs between the two gets the weaker of the two, both in its note: that verdict depends on
+the machine (`cnnlab.suite.checks`)."""
 
 from __future__ import annotations
 
 import errno
-import json
 import os
 import re
 import shutil
@@ -26,9 +25,9 @@ from typing import NamedTuple
 import pandas as pd
 
 from cnnlab import paths
-from cnnlab.rules import explain
 from cnnlab.suite import coverage, html_report, params
-from cnnlab.suite.results import (CHECK_SUFFIX, RESULTS_FILE, VERDICTS, convergence_text, count_verdicts, fmt,
+from cnnlab.suite.checks import check_summary, checked_text, previous_relabels, relabelled, with_check
+from cnnlab.suite.results import (RESULTS_FILE, VERDICTS, convergence_text, count_verdicts, fmt,
                                   measured_text, per_seed_text, stack_text, write_json_atomic,
                                   write_text_atomic)
 from cnnlab.suite.schema import load_results, read_results
@@ -70,51 +69,6 @@ def failed_since(run_dir: Path) -> str:
 
 def _when(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
-PAPER_SIDE = ("reproduced", "partial")  # verdicts on the paper's side, the stronger first
-
-
-def weaker(ours: str, theirs: str) -> str:
-    """The verdict both runs of a claim support: the weaker of two on the paper's side (reproduced > partial),
-    else inconclusive (either inconclusive, not_reproduced against inconclusive, opposite sides, not_applicable
-    against anything)."""
-    if ours == theirs:
-        return ours
-    return "partial" if {ours, theirs} <= set(PAPER_SIDE) else "inconclusive"
-
-
-def with_check(run: dict, profile: str) -> dict:
-    """`run` with its check run applied, when there is one: a claim whose verdict differs between the two gets
-    the `weaker` of them, both verdicts and the check run's value in its note. `checked` counts the claims
-    compared (None without a check run), `unstable` lists those whose verdicts differ: their id, the run's
-    verdict (`ran`), the check run's and the one reported. A check run made with other parameters checks another
-    run: it is not applied, and `stale_check` names the parameters that differ."""
-    check = load_results(run["run_dir"].with_name(profile + CHECK_SUFFIX))
-    if check is None:
-        return dict(run, checked=None, unstable=[])
-    differing = other_parameters(run["params"], check["params"])
-    if differing:
-        return dict(run, checked=None, unstable=[], stale_check=differing)
-    theirs = {c["id"]: c for c in check["claims"]}
-    claims, unstable = [], []
-    for claim in run["claims"]:
-        other = theirs.get(claim["id"])
-        if other is not None and other["verdict"] != claim["verdict"]:
-            verdict = weaker(claim["verdict"], other["verdict"])
-            unstable.append(dict(id=claim["id"], ran=claim["verdict"], check=other["verdict"], verdict=verdict))
-            why = (f"{claim['verdict']} here but {other['verdict']} on the check run's floating-point path "
-                   f"(measured {measured_text(other)}): the verdict depends on the machine; reported {verdict}, "
-                   "what both runs support")
-            claim = dict(claim, verdict=verdict, note=explain(claim["note"], why))
-        claims.append(claim)
-    return dict(run, claims=claims, checked=sum(c["id"] in theirs for c in run["claims"]), unstable=unstable)
-
-
-def other_parameters(ours: dict, theirs: dict) -> list[str]:
-    """The parameters whose values differ between two runs' records (one that only one run has, a parameter
-    added since the other ran, counts as the notebook's default there and is not compared)."""
-    return sorted(key for key in ours.keys() & theirs.keys() if ours[key] != theirs[key])
 
 
 def missing_runs(runs: list[dict], profile: str) -> dict[str, str]:
@@ -188,7 +142,7 @@ def scorecard_markdown(runs: list[dict], profile: str, missing: dict[str, str], 
         lines.append(
             f"- **{run['experiment']}**: {run['duration_s']:.0f} s, {_memory(run)}seeds {run['seeds']}, "
             f"{precision_text(run)}"
-            f"{stack_text(run['versions'])}{_checked(run)}{'; ' if run['failed_since'] else ''}{run['failed_since']}"
+            f"{stack_text(run['versions'])}{checked_text(run)}{'; ' if run['failed_since'] else ''}{run['failed_since']}"
         )
     lines += [f"- **{name}**: no result: {why}" for name, why in missing.items()]
     lines += ["", _escape(claims[["experiment", "id", "statement", "expected", "measured", "verdict"]])
@@ -203,7 +157,7 @@ def scorecard_markdown(runs: list[dict], profile: str, missing: dict[str, str], 
 
 def _sweeps(claims: pd.DataFrame) -> list[str]:
     """The section on the condition sweeps (`cnnlab.sweep`): where each swept claim holds, as a list (the
-    scorecard keeps a single table, the one `scorecard_verdicts` reads)."""
+    scorecard keeps a single table, the one `verdicts.scorecard_verdicts` reads)."""
     swept = claims[claims.id.str.contains(f".{SWEPT}.", regex=False)]
     if swept.empty:
         return []
@@ -214,91 +168,9 @@ def _sweeps(claims: pd.DataFrame) -> list[str]:
     return lines + [""]
 
 
-def table_rows(markdown: str) -> list[list[str]]:
-    """The cells of every Markdown table row (headers included, separator rows left out), split on unescaped
-    pipes."""
-    return [[cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]] for line in markdown.splitlines()
-            if line.startswith("|") and not re.fullmatch(r"\|[-:| ]+\|", line)]
-
-
-def scorecard_verdicts(text: str) -> dict[tuple[str, str], str]:
-    """(experiment, claim id) -> verdict, read from a scorecard's claims table (a SCORECARD.md as written)."""
-    header, *rows = table_rows(text) or [[]]
-    if not {"experiment", "id", "verdict"} <= set(header):
-        return {}
-    return {(row["experiment"], row["id"]): row["verdict"] for row in (dict(zip(header, cells)) for cells in rows)}
-
-
-def run_verdicts(folder: str) -> dict[tuple[str, str], str]:
-    """(experiment, claim id) -> verdict of the runs in `results/runs/*/<folder>` ("smoke", "quick-check",
-    "smoke-jax"), as the runs decided them (no check run applied)."""
-    return {(run["experiment"], c["id"]): c["verdict"] for run in collect(folder) for c in run["claims"]}
-
-
-def verdict_changes(old: dict, new: dict) -> list[tuple[str, str, str, str]]:
-    """(experiment, id, verdict before, verdict after) of every claim whose verdict differs between two
-    `scorecard_verdicts` or `run_verdicts`; a claim on one side only shows "-" on the other."""
-    return [(*key, old.get(key, "-"), new.get(key, "-")) for key in sorted(old.keys() | new.keys())
-            if old.get(key) != new.get(key)]
-
-
 def _totals(counts: dict[str, int]) -> str:
     """"2 reproduced, 0 partial, ...": every verdict's count, in VERDICTS order."""
     return ", ".join(f"{counts.get(v, 0)} {v.replace('_', ' ')}" for v in VERDICTS)
-
-
-def check_summary(runs: list[dict], missing: dict[str, str], relabels: list[dict] = ()) -> str:
-    """What the check runs cover, for the scorecard's header and the report: "Checked: k of n experiments", and
-    the verdicts that the last checked report changed for an experiment without a check run here (`relabels`
-    marked `carried`)."""
-    checked = [run for run in runs if run.get("checked") is not None]
-    total = len(runs) + len(missing)
-    carried = [r for r in relabels if r.get("carried")]
-    elsewhere = (f" Without a check run here, {len(carried)} claims read as their runs decided them, where the last "
-                 "checked report's check runs changed them: " + "; ".join(
-                     f"`{r['id']}` ({r['experiment']}) {r['ran']} here, {r['verdict']} when checked" for r in carried)
-                 + ".") if carried else ""
-    stale = [run for run in runs if run.get("stale_check")]
-    elsewhere += (" Not applied: " + "; ".join(
-        f"the check run of {run['experiment']}, made with other values of {', '.join(run['stale_check'])}"
-        for run in stale) + " (`make check-verdicts` runs them again).") if stale else ""
-    if not checked:
-        return (f"Checked: 0 of {total} experiments. No check run was found, so no verdict was tested on another "
-                "floating-point path and one near its rule's bounds may read otherwise in a checked scorecard (the "
-                f"committed one is checked): `make check-verdicts` runs the checks.{elsewhere}")
-    unstable = sum(len(run["unstable"]) for run in checked)
-    return (f"Checked: {len(checked)} of {total} experiments, each run again on another floating-point path "
-            "(`make check-verdicts`: one thread, oneDNN off, as another CPU would compute); where the two verdicts "
-            f"differ ({unstable} claims) the weaker is reported, partial where one is reproduced and the other "
-            f"partial, else inconclusive, with both in the note.{elsewhere}")
-
-
-def relabelled(runs: list[dict], previous: list[dict]) -> list[dict]:
-    """The claims whose reported verdict a check run changed (experiment, id, ran, check, verdict): from this
-    report's check runs, and for an experiment run without one here, as the last report recorded them
-    (`previous`, marked `carried`), so that an unchecked scorecard still names what a checked one reports."""
-    checked = {run["experiment"] for run in runs if run.get("checked") is not None}
-    unchecked = {run["experiment"] for run in runs} - checked
-    own = [dict(experiment=run["experiment"], **u) for run in runs for u in run["unstable"] if u["verdict"] != u["ran"]]
-    return own + [dict(r, carried=True) for r in previous if r["experiment"] in unchecked]
-
-
-def previous_relabels(root: Path) -> list[dict]:
-    """`relabelled` as the summary.json in `root` recorded it ([] without one, or when it cannot be read)."""
-    try:
-        found = json.loads((root / SUMMARY).read_text()).get("relabelled", [])
-    except (OSError, ValueError, AttributeError):
-        return []
-    keys = {"experiment", "id", "ran", "verdict"}
-    return [r for r in found if isinstance(r, dict) and keys <= set(r)] if isinstance(found, list) else []
-
-
-def _checked(run: dict) -> str:
-    if run.get("stale_check"):
-        return f"; check run not applied: other values of {', '.join(run['stale_check'])}"
-    if run.get("checked") is None:
-        return ""
-    return f"; check run: {len(run['unstable'])} of {run['checked']} verdicts differ"
 
 
 def precision_text(run: dict) -> str:
@@ -425,7 +297,7 @@ def build(profile: str = COMMITTED_PROFILE) -> Written:
     work = paths.emptied(paths.RESULTS / f".report-{profile}.partial")
     missing = missing_runs(runs, profile)
     runs = [dict(run, table_files=export_tables(run, work), figure_files=export_figures(run, work)) for run in runs]
-    relabels = relabelled(runs, previous_relabels(root))
+    relabels = relabelled(runs, previous_relabels(root / SUMMARY))
     checked = check_summary(runs, missing, relabels)
     deck_claims, found = coverage.load(), {c["id"]: run["experiment"] for run in runs for c in run["claims"]}
     covered = coverage.summary(deck_claims, found)

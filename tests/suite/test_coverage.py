@@ -9,7 +9,7 @@ from bs4 import BeautifulSoup
 from conftest import claim, fake_run
 
 from cnnlab import paths
-from cnnlab.suite import coverage, report
+from cnnlab.suite import coverage, report, verdicts
 
 TOY_TABLE = """number,deck,slide,claims,reason
 1,001,a is checked,a.x,
@@ -19,8 +19,7 @@ TOY_TABLE = """number,deck,slide,claims,reason
 
 
 def committed_claim_ids() -> set[str]:
-    scorecard = (paths.RESULTS / "SCORECARD.md").read_text()
-    return set(re.findall(r"^\| \S+ +\| (\S+) +\|", scorecard, re.MULTILINE)) - {"id"}
+    return {claim_id for _, claim_id in verdicts.scorecard_verdicts((paths.RESULTS / report.SCORECARD).read_text())}
 
 
 def test_every_claim_the_table_names_is_in_the_committed_scorecard():

@@ -14,8 +14,8 @@ import pytest
 from bs4 import BeautifulSoup
 from conftest import claim, fake_run, run_two_toys, use_workspace, write_toy
 
-from cnnlab.suite import report
-from cnnlab.suite.report import table_rows
+from cnnlab.suite import report, verdicts
+from cnnlab.suite.verdicts import table_rows
 from cnnlab.suite.results import VERDICTS, findings_markdown
 from cnnlab.suite.schema import read_results
 
@@ -198,7 +198,7 @@ def one_verdict_on_every_page(results: Path) -> dict:
     asserted to be each claim's verdict in index.html, its experiment's page, its executed notebook's page and
     summary.json's counts."""
     site = results / "report"
-    written = report.scorecard_verdicts((results / report.SCORECARD).read_text())
+    written = verdicts.scorecard_verdicts((results / report.SCORECARD).read_text())
     scorecard = {k: v.split(" ")[0] for k, v in written.items()}
     index = {tuple(tr["id"].removeprefix("claim-").split("-", 1)): tr["data-verdict"]
              for tr in soup(site / "index.html").select("#claims tbody tr")}

@@ -9,8 +9,8 @@ import pytest
 from bs4 import BeautifulSoup
 from conftest import claim, fake_run, run_two_toys
 
-from cnnlab.suite import report
-from cnnlab.suite.report import table_rows
+from cnnlab.suite import checks, report, verdicts
+from cnnlab.suite.verdicts import table_rows
 from cnnlab.suite.results import fmt
 
 
@@ -137,7 +137,7 @@ def test_collect_reads_every_experiment(toy_root):
     ("not_reproduced", "not_applicable", "inconclusive"),
 ])
 def test_the_weaker_of_two_verdicts_is_what_both_runs_support(ours, theirs, reported):
-    assert report.weaker(ours, theirs) == reported
+    assert checks.weaker(ours, theirs) == reported
 
 
 def test_a_verdict_that_differs_on_the_check_run_is_reported_as_the_weaker(toy_root):
@@ -221,19 +221,19 @@ def test_verdict_changes_between_two_scorecards_by_experiment_and_claim():
 
     before = scorecard([("01", "a.x", "reproduced"), ("01", "a.y", "partial"), ("02", "a.x", "inconclusive")])
     after = scorecard([("01", "a.x", "reproduced"), ("01", "a.y", "not_reproduced"), ("03", "c", "reproduced")])
-    assert report.scorecard_verdicts(before) == {("01", "a.x"): "reproduced", ("01", "a.y"): "partial",
+    assert verdicts.scorecard_verdicts(before) == {("01", "a.x"): "reproduced", ("01", "a.y"): "partial",
                                                  ("02", "a.x"): "inconclusive"}
-    old, new = report.scorecard_verdicts(before), report.scorecard_verdicts(after)
-    assert report.verdict_changes(old, new) == [("01", "a.y", "partial", "not_reproduced"),
+    old, new = verdicts.scorecard_verdicts(before), verdicts.scorecard_verdicts(after)
+    assert verdicts.verdict_changes(old, new) == [("01", "a.y", "partial", "not_reproduced"),
                                                 ("02", "a.x", "inconclusive", "-"), ("03", "c", "-", "reproduced")]
-    assert report.verdict_changes(old, old) == []
+    assert verdicts.verdict_changes(old, old) == []
 
 
 def test_swept_claims_are_listed_beside_the_main_table_which_keeps_every_verdict(toy_root):
     swept = claim("a.holds_under.x", "not_reproduced", note="0 of 4 conditions reproduced; nowhere")
     fake_run(toy_root, "01_a", "quick", [claim("a.x", "not_reproduced"), swept])
     text = report.build("quick").scorecard.read_text()
-    assert report.scorecard_verdicts(text) == {("01_a", "a.x"): "not_reproduced",
+    assert verdicts.scorecard_verdicts(text) == {("01_a", "a.x"): "not_reproduced",
                                                ("01_a", "a.holds_under.x"): "not_reproduced"}
     section = text[text.index("## Where the claims hold"):text.index("## Rules and notes")]
     assert section.count("\n- ") == 1
