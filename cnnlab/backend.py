@@ -13,9 +13,7 @@ from importlib import metadata
 import keras
 import numpy as np
 
-BACKENDS = ("tensorflow", "jax", "torch")
-# the package whose version, beside Keras's, decides a result on each backend
-PACKAGE = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+from cnnlab.backends import BACKENDS, package
 # Keras dtype policies a run may train under: float32, or bfloat16 compute with float32 weights (faster on a CPU
 # with AVX512-BF16 or on a GPU; numbers differ from float32's, so a verdict may too)
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -133,4 +131,4 @@ def distribute() -> int:
 def versions() -> dict:
     """The backend and the versions of Keras and of the backend's package."""
     backend = name()
-    return {"backend": backend, "keras": keras.__version__, PACKAGE[backend]: metadata.version(PACKAGE[backend])}
+    return {"backend": backend, "keras": keras.__version__, package(backend): metadata.version(package(backend))}

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import errno
+import logging
 import signal
 import sys
 import time
 from pathlib import Path
 
-from cnnlab import paths
+from cnnlab import backends, paths
 from cnnlab.data import DataError
 from cnnlab.suite import params
 from cnnlab.suite.params import PROFILES, ParamError
@@ -117,7 +118,7 @@ def _reproduce(args) -> None:
         for i, exp in enumerate(experiments, 1):
             runner.run(exp, args.profile, force=args.force, position=(i, len(experiments)), check=args.check)
     print(f"all {len(experiments)} experiments in {time.monotonic() - start:.0f} s")
-    backend = runner.keras_backend()
+    backend = backends.selected()
     if backend == "tensorflow":
         _write_report(args.profile)
     else:  # the scorecard and the report are TensorFlow's; compare instead of overwriting them
@@ -197,6 +198,17 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+class _KernelStopped(logging.Filter):
+    """Drops asyncio's "Task exception was never retrieved" for the cell whose kernel an interrupt stopped
+    (nbclient's DeadKernelError, logged when the task is collected, possibly after cnnlab has said so)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and type(record.exc_info[1]).__name__ == "DeadKernelError")
+
+
+KERNEL_STOPPED = _KernelStopped()
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     from cnnlab.suite.bench import BenchFailed
@@ -208,6 +220,7 @@ def main(argv=None) -> int:
     ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # inherited: Python then leaves Ctrl-C ignored
     if ignored:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    logging.getLogger("asyncio").addFilter(KERNEL_STOPPED)  # once: the same filter is not added twice
     try:
         commands = {"list": lambda a: _list(), "show": _show, "run": _run, "reproduce": _reproduce, "report": _report,
                     "verdicts": _verdicts, "bench": _bench}

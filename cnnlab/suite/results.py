@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from cnnlab import convergence, paths
+from cnnlab.backends import display_name
 from cnnlab.convergence import Evidence
 from cnnlab.rules import Rule, explain
 
@@ -96,13 +97,10 @@ def fmt(value, unit: str = "") -> str:
     return f"{text} {unit}".strip()
 
 
-BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
-
-
 def stack_text(versions: dict) -> str:
     """The backend and Keras a run used, as "TensorFlow 2.21.0, Keras 3.15.1"."""
     backend = versions.get("backend") or "tensorflow"
-    return f"{BACKEND_NAMES.get(backend, backend)} {versions.get(backend)}, Keras {versions.get('keras')}"
+    return f"{display_name(backend)} {versions.get(backend)}, Keras {versions.get('keras')}"
 
 
 def measured_text(claim: dict) -> str:

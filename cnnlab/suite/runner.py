@@ -31,7 +31,7 @@ from pathlib import Path
 
 import nbformat
 
-from cnnlab import data, paths
+from cnnlab import backends, data, paths
 from cnnlab.suite.params import Experiment, resolve
 from cnnlab.suite.results import CHECK_SUFFIX, RECORD_FILE, RESULTS_FILE, verdict_counts, write_json_atomic
 from cnnlab.suite.schema import load_results
@@ -48,8 +48,6 @@ CHECK_ENV = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_
 # libraries write to the kernel's stderr (TensorFlow's and absl's start-up lines, which no variable silences) goes
 # to the run's kernel.log, not into the notebook.
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL", "--IPKernelApp.capture_fd_output=False"]
-# the packages of the other Keras backends: their versions decide a result there, as TensorFlow's does
-NUMERIC_PACKAGES = ("jax", "torch")
 
 
 class RunFailed(RuntimeError):
@@ -68,22 +66,10 @@ class Outcome:
     duration_s: float
 
 
-def keras_backend() -> str:
-    """The Keras backend a kernel started now would use: $KERAS_BACKEND, else ~/.keras/keras.json's,
-    else TensorFlow (Keras's own order), read without importing Keras."""
-    if os.environ.get("KERAS_BACKEND"):
-        return os.environ["KERAS_BACKEND"]
-    config = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "keras.json"
-    try:
-        return json.loads(config.read_text()).get("backend") or "tensorflow"
-    except (OSError, ValueError, AttributeError):
-        return "tensorflow"
-
-
 def run_folder(profile: str, check: bool = False) -> str:
     """The name of a run's folder: the profile, with `-check` after it for a check run and `-<backend>` for a
     backend other than TensorFlow, so such runs neither overwrite nor stand in for each other."""
-    backend = keras_backend()
+    backend = backends.selected()
     return profile + (CHECK_SUFFIX if check else "") + ("" if backend == "tensorflow" else f"-{backend}")
 
 
@@ -95,9 +81,10 @@ def run_dir(exp: Experiment, profile: str, check: bool = False) -> Path:
 def versions() -> dict:
     """Versions that change results: Python, TensorFlow, Keras, cnnlab, the Keras backend and, for JAX or
     PyTorch, its package."""
-    backend = keras_backend()
+    backend = backends.selected()
     found = {"python": platform.python_version(), "backend": backend}
-    for package in ("tensorflow", "keras", "cnnlab") + ((backend,) if backend in NUMERIC_PACKAGES else ()):
+    other = (backends.package(backend),) if backend in backends.BACKENDS and backend != "tensorflow" else ()
+    for package in ("tensorflow", "keras", "cnnlab") + other:
         try:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -123,7 +110,7 @@ def cache_key(exp: Experiment, params: dict, check: bool = False, modules=None, 
         "cnnlab": paths.package_digest(modules, hashes),
         "data": {name: data.fingerprint(name) for name in exp.datasets},
         "versions": {k: v for k, v in versions().items()
-                     if k in ("tensorflow", "keras", "backend", *NUMERIC_PACKAGES)},
+                     if k in ("tensorflow", "keras", "backend", *backends.OTHER_PACKAGES)},
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
 

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from cnnlab import backend
+from cnnlab import backend, backends
 
 
 def test_gradients_are_the_closed_forms():
@@ -42,7 +42,7 @@ def test_same_seed_same_draws():
 def test_versions_name_the_backend_and_its_package():
     found = backend.versions()
     assert found["backend"] == keras.backend.backend() == backend.name()
-    assert found["keras"] == keras.__version__ and found[backend.PACKAGE[found["backend"]]]
+    assert found["keras"] == keras.__version__ and found[backends.package(found["backend"])]
 
 
 def test_one_device_needs_no_distribution():

@@ -4,6 +4,7 @@ import json
 import os
 import re
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -316,3 +317,21 @@ def test_a_file_system_error_is_one_line_with_its_path_and_fix(toy_root):
     assert os_error_text(OSError(28, "No space left on device")) == (
         "no space left on device (free some disk space and run again)")
     assert os_error_text(OSError("A Message of our own")) == "A Message of our own"
+
+
+def test_the_dead_kernel_of_an_interrupted_cell_is_not_logged_again():
+    import logging
+
+    from nbclient.exceptions import DeadKernelError
+
+    from cnnlab.suite.cli import KERNEL_STOPPED
+
+    def record(error):
+        try:
+            raise error
+        except type(error):
+            return logging.LogRecord("asyncio", logging.ERROR, "", 0, "Task exception was never retrieved", None,
+                                     sys.exc_info())
+
+    assert not KERNEL_STOPPED.filter(record(DeadKernelError("Kernel died")))
+    assert KERNEL_STOPPED.filter(record(RuntimeError("anything else")))

@@ -12,6 +12,7 @@ import nbformat
 import pytest
 from conftest import TOY_BODY, write_toy
 
+from cnnlab import backends
 from cnnlab.suite import params, runner
 from cnnlab.suite.results import RESULTS_FILE
 
@@ -428,15 +429,15 @@ def test_the_keras_backend_names_the_run_folder_and_enters_the_cache_key(toy_roo
     resolved = params.resolve(exp, "quick")
     monkeypatch.delenv("KERAS_BACKEND", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no-config"))
-    assert runner.keras_backend() == "tensorflow"
+    assert backends.selected() == "tensorflow"
     assert runner.run_dir(exp, "quick") == toy_root / "results" / "runs" / "99_toy" / "quick"
     tf_key = runner.cache_key(exp, resolved)
     (tmp_path / "keras").mkdir()
     (tmp_path / "keras" / "keras.json").write_text('{"backend": "torch"}')
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    assert runner.keras_backend() == "torch"
+    assert backends.selected() == "torch"
     monkeypatch.setenv("KERAS_BACKEND", "jax")  # the variable wins over the config file, as in Keras
-    assert runner.keras_backend() == "jax"
+    assert backends.selected() == "jax"
     assert runner.run_dir(exp, "quick") == toy_root / "results" / "runs" / "99_toy" / "quick-jax"
     jax_key = runner.cache_key(exp, resolved)
     assert jax_key != tf_key
