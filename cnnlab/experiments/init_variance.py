@@ -111,15 +111,15 @@ def saturation_table(curves: dict) -> pd.DataFrame:
 def saturation_claims(rec, curves: dict, probe_seeds: int) -> None:
     """Saturating units make gradients vanish: the sigmoid MLP's gradient std shrinks by sigma' < 1/4 per layer
     on its way back, to well under 1% of ReLU's at layer 1."""
-    sigmoid, relu = curves["sigmoid, glorot_normal"], curves["relu, he_normal"]
-    depth = int(sigmoid.depth.iloc[-1])
+    depth = int(curves["sigmoid, glorot_normal"].depth.iloc[-1])
     first_to_last = {name: 1 / frame.grad_ratio.iloc[-1] for name, frame in curves.items()}
     per_layer = first_to_last["sigmoid, glorot_normal"] ** (1 / (depth - 1))
     note = (f"layer 1 over layer {depth}: sigmoid {first_to_last['sigmoid, glorot_normal']:.2g}, ReLU "
             f"{first_to_last['relu, he_normal']:.2g}; geometric mean of {probe_seeds} seeds")
     rec.claim("init.saturation.sigmoid.per_layer", f"MLP sigmoid, glorot_normal: each of {depth - 1} layers scales "
               "the back-propagated gradient std by less than 1/4 (sigma' <= 1/4, Glorot's weights keep the rest "
-              f"at 1): layer 1 over layer {depth}, to the power 1/{depth - 1}", "< 0.25", per_layer, "per layer", at_most(0.25), source=SOURCE_SATURATION, note=note)
+              f"at 1): layer 1 over layer {depth}, to the power 1/{depth - 1}", "< 0.25", per_layer, "per layer",
+              at_most(0.25), source=SOURCE_SATURATION, note=note)
     rec.claim("init.saturation.sigmoid_vs_relu", f"With saturating units the gradient vanishes with depth, with ReLU "
               f"it does not: the gradient std at layer 1 over layer {depth}, sigmoid over ReLU", "< 0.01",
               first_to_last["sigmoid, glorot_normal"] / first_to_last["relu, he_normal"], "ratio",
