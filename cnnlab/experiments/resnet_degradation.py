@@ -110,20 +110,23 @@ def gradients_at_init(build_of: dict, seeds, x, y, batch_size: int) -> dict:
 
 
 def measure(train_probe, test, lesion_seed: int, lesion_images: int, max_k: int, draws: int, lesioned_nets,
-            gradient_images: int, batch_size: int):
+            gradient_nets, gradient_images: int, batch_size: int):
     """`run_steps`' describe hook: the training cross-entropy and error on `train_probe` and the test error,
-    in inference mode, and the conv gradient norms on the first `gradient_images` training images (`grad_norms`,
-    their `grad_reach`); for the nets `lesioned_nets` of seed `lesion_seed`, their lesion table (k random blocks
-    up to `max_k` for a ResNet; single blocks only at half the run)."""
+    in inference mode; for the nets `gradient_nets` (net, depth), the conv gradient norms on the first
+    `gradient_images` training images (`grad_norms`, their `grad_reach`); for the nets `lesioned_nets` of seed
+    `lesion_seed`, their lesion table (k random blocks up to `max_k` for a ResNet; single blocks only at half
+    the run)."""
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     def describe(model, run):
         logits = backend.numpy(model.predict(train_probe[0], batch_size=500, verbose=0))
-        norms = conv_gradient_norms(model, train_probe[0][:gradient_images], train_probe[1][:gradient_images],
-                                    batch_size)
         found = dict(train_ce=float(loss(train_probe[1], logits)),
                      train_error=float(np.mean(np.argmax(logits, -1) != train_probe[1])),
-                     test_error=lesions.error(model, *test), grad_norms=norms, grad_reach=gradient_reach(norms))
+                     test_error=lesions.error(model, *test))
+        if (run["net"], run["depth"]) in gradient_nets:
+            norms = conv_gradient_norms(model, train_probe[0][:gradient_images], train_probe[1][:gradient_images],
+                                        batch_size)
+            found.update(grad_norms=norms, grad_reach=gradient_reach(norms))
         if run["seed"] == lesion_seed and (run["net"], run["depth"]) in lesioned_nets:
             k = max_k if run["net"] == "resnet" and not run["at_half"] else 0  # random sets only of residual blocks
             found["lesions"] = lesions.lesion_table(model, test[0][:lesion_images], test[1][:lesion_images], k,
