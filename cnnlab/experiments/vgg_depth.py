@@ -1,5 +1,6 @@
 """Experiment 04: VGG's depth table (Simonyan & Zisserman 2015, Table 3) at a reduced width on Fashion-MNIST:
-does depth help, does LRN, do 1x1 convs, does one 5x5 do as well as two 3x3?"""
+does depth help, does LRN, do 1x1 convs, does one 5x5 do as well as two 3x3? And model averaging: do the
+seeds' nets of one configuration, their class probabilities averaged, beat a single net?"""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from cnnlab import data, probe, sweep
-from cnnlab.compare import above, below, not_above, not_below, paired_difference, per_seed, summarise
+from cnnlab import backend, data, probe, sweep
+from cnnlab.compare import above, below, not_above, not_below, over_seeds, paired_difference, per_seed, summarise
 from cnnlab.convergence import evidence
 from cnnlab.models.vgg import PAPER_TOP1_ERROR, vgg, weight_layers
 from cnnlab.train import histories_table, run_seeds
@@ -97,6 +98,54 @@ def claims(rec, runs: pd.DataFrame, margin_pp: float) -> None:
                   f"this width, B {int(params['B']):,}")
     diverged = runs[runs.diverged_at_step.notna()]
     rec.metric("diverged_runs", diverged[["config", "seed", "diverged_at_step"]].to_dict("records"))
+
+
+class Posteriors:
+    """`run_seeds`' describe hook: the test accuracy (`test_acc`) of each run, from its class probabilities on
+    the test images, which it keeps by (config, seed, at half the run) for model averaging."""
+
+    def __init__(self, x_test, y_test):
+        self.x, self.y, self.kept = x_test, np.asarray(y_test), {}
+
+    def __call__(self, model, row) -> dict:
+        probabilities = backend.numpy(model.predict(self.x, batch_size=1000, verbose=0))
+        self.kept[(row["config"], row["seed"], row["at_half"])] = probabilities
+        return dict(test_acc=float(np.mean(np.argmax(probabilities, -1) == self.y)))
+
+    def averaged(self, at_half: bool = False) -> pd.DataFrame:
+        """Per configuration and seed, the single net's test error and that of its configuration's nets of
+        every seed with their class probabilities averaged (`ensemble_error`), in percent."""
+        rows = []
+        for config in dict.fromkeys(c for c, _, half in self.kept if half == at_half):
+            kept = {seed: p for (c, seed, half), p in self.kept.items() if c == config and half == at_half}
+            ensemble = np.mean(list(kept.values()), axis=0)
+            ensemble_error = 100 * float(np.mean(np.argmax(ensemble, -1) != self.y))
+            rows += [dict(config=config, seed=seed, nets=len(kept), single_error=100 * float(
+                np.mean(np.argmax(p, -1) != self.y)), ensemble_error=ensemble_error) for seed, p in kept.items()]
+        return pd.DataFrame(rows)
+
+
+def averaging_claim(rec, runs: pd.DataFrame, posteriors: Posteriors, margin_pp: float) -> pd.DataFrame:
+    """Model averaging over random initialisations: per seed, the averaged nets' test error minus that seed's
+    single net, the mean over the configurations (a claim about the trained nets: at plateau, and again at half
+    of each run). Returns the per-configuration table."""
+    def per_seed_gain(table):
+        return over_seeds((table.ensemble_error - table.single_error).groupby(table.seed, sort=False).mean().to_numpy())
+
+    full, half = posteriors.averaged(), posteriors.averaged(at_half=True)
+    table = full.groupby("config", sort=False).agg(nets=("nets", "first"), ensemble_error=("ensemble_error", "first"),
+                                                   mean_single_error=("single_error", "mean"),
+                                                   best_single_error=("single_error", "min")).reset_index()
+    rec.claim("vgg.model_averaging", f"Model averaging helps: the {int(table.nets.iloc[0])} nets of one configuration "
+              "(random initialisations), their class probabilities averaged, have a lower test error than a single "
+              "net (averaged nets minus the seed's net, mean over the configurations)", "< 0",
+              per_seed_gain(full), "pp", below(-margin_pp, why=f"the minimum effect is {margin_pp} pp"),
+              source="lecture seed 002, Clarifai ('Model averaging leads to improvement (random initialization).'); "
+                     "Zeiler & Fergus 2014, Table 2; Simonyan & Zisserman 2015, Sec. 4.4",
+              note=f"over {len(table)} configurations; the averaged nets beat the configuration's best single net in "
+                   f"{int((table.ensemble_error < table.best_single_error).sum())} of them",
+              evidence=evidence(runs, half=per_seed_gain(half)))
+    return table
 
 
 def plot(trained: pd.DataFrame, histories: dict):

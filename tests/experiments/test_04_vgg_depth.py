@@ -1,5 +1,6 @@
 """Experiment 04 in the smoke profile: the VGG comparisons, paired over seeds."""
 
+import numpy as np
 import pytest
 from conftest import assert_by_epoch_row, assert_holds_under, claims_of, table_of
 
@@ -17,6 +18,33 @@ def test_vgg_claims_are_paired_over_seeds(smoke_results):
     error = {c: 100 * (1 - runs[runs.config == c].sort_values("seed").test_acc.to_numpy()) for c in ("A", "D")}
     assert claims["vgg.depth_better.D"]["per_seed"] == pytest.approx(list(error["D"] - error["A"]))
     assert {"runs", "trained"} <= set(results["tables"])
+
+
+def test_averaged_posteriors_by_configuration_and_seed():
+    from cnnlab.experiments.vgg_depth import Posteriors
+
+    posteriors = Posteriors(None, [0, 1])
+    # two nets: each right on one image only, sure of it, and unsure where wrong; averaged, both images right
+    posteriors.kept = {("A", 0, False): np.array([[0.9, 0.1], [0.6, 0.4]]),
+                       ("A", 1, False): np.array([[0.4, 0.6], [0.1, 0.9]]),
+                       ("A", 0, True): np.array([[0.0, 1.0], [1.0, 0.0]])}
+    full = posteriors.averaged()
+    assert full.to_dict("list") == dict(config=["A", "A"], seed=[0, 1], nets=[2, 2], single_error=[50.0, 50.0],
+                                        ensemble_error=[0.0, 0.0])
+    assert posteriors.averaged(at_half=True).to_dict("list") == dict(
+        config=["A"], seed=[0], nets=[1], single_error=[100.0], ensemble_error=[100.0])
+
+
+def test_model_averaging_claim_follows_from_its_table_and_the_runs(smoke_results):
+    results = smoke_results["04_vgg_depth"]
+    runs, table = table_of(results, "runs"), table_of(results, "model_averaging")
+    claim = claims_of(results)["vgg.model_averaging"]
+    assert table.config.tolist() == results["params"]["configs"] and (table.nets == len(set(runs.seed))).all()
+    single = runs.assign(error=100 * (1 - runs.test_acc)).merge(table, on="config")
+    assert (single.groupby("config").error.mean() - table.set_index("config").mean_single_error).abs().max() < 1e-9
+    gain = (single.ensemble_error - single.error).groupby(single.seed).mean()
+    assert claim["per_seed"] == pytest.approx(gain.sort_index().tolist())
+    assert claim["about"] == "trained" and claim["at_plateau"] == [int(runs.at_plateau.sum()), len(runs)]
 
 
 def test_budget_sweep_decides_every_size_and_epoch_by_the_depth_rule(smoke_results):
