@@ -1,7 +1,8 @@
 """Experiment 07: the tricks of the trade. Batch normalisation (Ioffe & Szegedy 2015: the same accuracy in
-fewer steps, a higher learning rate, and a deep sigmoid net that trains only with it), dropout and max-norm
-(Srivastava et al. 2014), data augmentation with test-time flipping, and dividing the learning rate by 10
-after a plateau (lecture seed 000)."""
+fewer steps, a higher learning rate, a deep sigmoid net that trains only with it, less sensitivity to the
+initial weights' scale, a regulariser), dropout and max-norm (Srivastava et al. 2014, with weight scaling
+against Monte Carlo mask averaging), data augmentation with test-time flipping, and dividing the learning rate
+by 10 after a plateau (lecture seed 000: a step down, and calmer errors)."""
 
 from __future__ import annotations
 
@@ -196,20 +197,71 @@ def bn_claims(rec, runs: list[dict], steps: int, factor: float, min_speedup: flo
                   per_seed(runs, "half_test_error", net="sigmoid_bn"), half, scale=100)))
 
 
+def scaled_kernels(model, scale: float):
+    """`model` with every kernel (conv and dense weights, not biases or BN's parameters) multiplied by `scale`:
+    the same initialisation scheme at another scale."""
+    for layer in model.layers:
+        if hasattr(layer, "kernel"):
+            layer.kernel.assign(layer.kernel * scale)
+    return model
+
+
+def init_scale_runs(builds: dict, scales, seeds, ds, steps: int, every: int, batch_size: int,
+                    smooth: int) -> pd.DataFrame:
+    """The baseline and the BN net (at the baseline's rate) from their initial weights scaled by each of
+    `scales`, `steps` SGD steps each on the same batches: one row per net, scale and seed with the held-out
+    error at the end (the trailing mean of `smooth` measurements, every `every` steps) and the step it
+    diverged at (None when it did not)."""
+    rows = []
+    for net in ("baseline", "bn"):
+        for scale in scales:
+            for seed in seeds:
+                seed_everything(seed)
+                curve = fit_curve(scaled_kernels(builds[net](seed), scale), ds, steps, every, batch_size, seed)
+                error = CHANCE_ERROR if curve["diverged_at_step"] else float(trailing_mean(curve["error"], smooth)[-1])
+                rows.append(dict(net=net, scale=scale, seed=seed, error=error,
+                                 diverged_at_step=curve["diverged_at_step"]))
+    table = pd.DataFrame(rows)
+    means = table.groupby(["net", "scale"], sort=False).error.mean().unstack()
+    print(f"held-out error after {steps} steps, by initial scale (mean over seeds):\n{means.round(3)}")
+    return table
+
+
+def init_scale_claim(rec, table: pd.DataFrame, steps: int, margin_pp: float) -> None:
+    """Ioffe & Szegedy, Sec. 3.3: with BN, training is less sensitive to the scale of the initial weights. Per
+    seed, the spread of the held-out error after `steps` steps over the scales (highest minus lowest), without
+    BN minus with it (a claim about early training, read at a fixed step)."""
+    spread = {net: [float(np.ptp(group.error)) for _, group in table[table.net == net].groupby("seed")]
+              for net in ("baseline", "bn")}
+    scales = ", ".join(f"{s:g}" for s in dict.fromkeys(table.scale))
+    diverged = table[table.diverged_at_step.notna()]
+    rec.claim("tricks.bn.init_scale", f"BN makes training less sensitive to the initial weights' scale (x{scales}): "
+              f"the spread of the held-out error after {steps} steps over the scales, without BN minus with it",
+              "> 0", paired_difference(spread["baseline"], spread["bn"], scale=100), "pp",
+              above(margin_pp, why=f"the minimum effect is {margin_pp} pp; a run that diverged counts at chance, "
+                                   f"{CHANCE_ERROR}"),
+              source=f"{SOURCE_BN}, Sec. 3.3 ('Batch Normalization also makes training more resilient to the "
+                     "parameter scale'); lecture seed 001 ('Reduces sensitivity to initialisation')",
+              note=f"{len(diverged)} of {len(table)} runs diverged" + (
+                  f" ({', '.join(f'{r.net} x{r.scale:g} seed {r.seed}' for r in diverged.itertuples())})"
+                  if len(diverged) else ""))
+
+
 # --- dropout and max-norm --------------------------------------------------------------------------------------
 
 
 def dropout_builds(depth: int, width: int, dropout: float, input_dropout: float, max_norm: float,
                    learning_rate: float) -> dict:
-    """net -> build(seed): Srivastava et al.'s ReLU MLP without dropout, with dropout, and with dropout and
-    max-norm, trained by Adam (by SGD the dropout nets are still far from fitting their training images within
-    a quick budget)."""
+    """net -> build(seed): Srivastava et al.'s ReLU MLP without dropout, with dropout, with dropout and
+    max-norm, and with BN instead (BN as a regulariser), trained by Adam (by SGD the dropout nets are still far
+    from fitting their training images within a quick budget)."""
     def build(seed, **regularisers):
         return compile_adam(plain_mlp(depth, width, seed=seed, **regularisers), learning_rate)
 
     return {"plain": lambda s: build(s),
             "dropout": lambda s: build(s, dropout=dropout, input_dropout=input_dropout),
-            "dropout_maxnorm": lambda s: build(s, dropout=dropout, input_dropout=input_dropout, max_norm=max_norm)}
+            "dropout_maxnorm": lambda s: build(s, dropout=dropout, input_dropout=input_dropout, max_norm=max_norm),
+            "batch_norm": lambda s: build(s, batch_norm=True)}
 
 
 def train_and_test_error(train, test):
@@ -222,9 +274,34 @@ def train_and_test_error(train, test):
     return describe
 
 
-def dropout_claims(rec, runs: pd.DataFrame, margin_pp: float) -> None:
-    """Srivastava et al.: dropout lowers the test error and the train-test gap; max-norm lowers it further
-    (claims about the trained nets: every run at its plateau, the same verdict at half of each run)."""
+def mask_averaged_error(model, test, masks: int) -> float:
+    """The test error of the softmax averaged over `masks` random dropout masks (the net run in training mode:
+    Monte Carlo model averaging)."""
+    probabilities = np.mean([keras.ops.convert_to_numpy(keras.ops.softmax(model(test[0], training=True)))
+                             for _ in range(masks)], axis=0)
+    return float(np.mean(np.argmax(probabilities, -1) != test[1]))
+
+
+def with_mask_averaging(train, test, masks: int):
+    """`run_seeds`' describe hook: `train_and_test_error`'s, and for a net with dropout the test error of
+    `masks` dropout masks averaged (`test_error_mc`) beside the one pass with every unit kept (`test_error`:
+    Keras scales the kept units up in training, which is the paper's weight scaling at test time)."""
+    errors = train_and_test_error(train, test)
+
+    def describe(model, row):
+        found = errors(model, row)
+        if any(isinstance(layer, keras.layers.Dropout) for layer in model.layers):
+            found["test_error_mc"] = mask_averaged_error(model, test, masks)
+        return found
+
+    return describe
+
+
+def dropout_claims(rec, runs: pd.DataFrame, masks: int, margin_pp: float) -> None:
+    """Srivastava et al.: dropout lowers the test error and the train-test gap; max-norm lowers it further;
+    weight scaling at test time does as well as averaging `masks` dropout masks. Ioffe & Szegedy: BN
+    regularises too (the train-test gap). Claims about the trained nets: every run at its plateau, the same
+    verdict at half of each run."""
     def difference(a, b, column="test_error"):
         return paired_difference(per_seed(runs, column, net=a), per_seed(runs, column, net=b), scale=100)
 
@@ -247,6 +324,22 @@ def dropout_claims(rec, runs: pd.DataFrame, margin_pp: float) -> None:
               below(-MAX_NORM_EFFECT_PP, why=f"the minimum effect is {MAX_NORM_EFFECT_PP} pp, under the paper's 0.19"),
               source=f"{table}: dropout NN 3x1024 ReLU 1.25%, dropout + max-norm 3x1024 ReLU 1.06%",
               evidence=trained("dropout_maxnorm", "dropout"))
+    scaled, averaged = (per_seed(runs, c, net="dropout") for c in ("test_error", "test_error_mc"))
+    half = paired_difference(per_seed(runs, "half_test_error", net="dropout"),
+                             per_seed(runs, "half_test_error_mc", net="dropout"), scale=100)
+    rec.claim("tricks.dropout.weight_scaling", f"At test time, one pass with the weights scaled by the keep "
+              f"probability does as well as averaging {masks} random dropout masks (test error, scaled minus "
+              "averaged)", "about 0 ('around k = 50, the Monte-Carlo method becomes as good as the approximate "
+              "method')", paired_difference(scaled, averaged, scale=100), "pp",
+              not_above(margin_pp, why=f"up to {margin_pp} pp worse is within noise"),
+              source=f"{SOURCE_DROPOUT}, Sec. 7.5 and Fig. 11 (MNIST); lecture seed 000 ('When applying the "
+                     "trained network, multiply activations with the probability that the unit was set to zero "
+                     "during training'; the paper multiplies by the probability p that a unit is retained)",
+              evidence=evidence(runs, half=half, net="dropout"))
+    rec.claim("tricks.bn.regulariser", "BN acts as a regulariser: it narrows the gap between training and test "
+              "error (gap with BN minus without, the same MLP)", "< 0", difference("batch_norm", "plain", "gap"), "pp",
+              below(-margin_pp, **effect), source=f"{SOURCE_BN}, Sec. 3.4 ('Batch Normalization regularizes the "
+              "model'); lecture seed 001 ('Introduces stochasticity and acts as a regulariser')", evidence=trained("batch_norm", "plain", "gap"))
 
 
 # --- augmentation ----------------------------------------------------------------------------------------------
@@ -369,10 +462,20 @@ def lr_runs(build, seeds, ds, steps: int, every: int, batch_size: int, plateau: 
     return runs
 
 
-def lr_claims(rec, runs: list[dict], window: int, margin_pp: float) -> None:
+def fluctuation(run: dict) -> float | None:
+    """The held-out error's step-to-step spread after the learning-rate drop: the standard deviation of the
+    differences between successive measurements over the second half of the phase after it (at least its
+    last 3 measurements), where the drop's own step down is over; None with fewer than 3 measurements."""
+    after = [e for step, e in zip(run["curve"]["step"], run["curve"]["error"]) if step > run["drop_at"]]
+    tail = after[len(after) // 2:] if len(after) >= 6 else after[-3:]
+    return float(np.std(np.diff(tail))) if len(tail) >= 3 else None
+
+
+def lr_claims(rec, runs: list[dict], window: int, margin_pp: float, min_calming: float) -> None:
     """Seed 000: dividing the learning rate by 10 after a plateau gives a last step down in error, which
     training on at the same rate does not (claims about the trained nets: every run at its plateau, the same
-    verdict half-way from the drop to the end)."""
+    verdict half-way from the drop to the end), and the held-out error fluctuates less after it (a claim about
+    training, on the same steps of both branches)."""
     def difference(a, column_a, b, column_b):
         return paired_difference(per_seed(runs, column_a, net=a), per_seed(runs, column_b, net=b), scale=100)
 
@@ -388,15 +491,25 @@ def lr_claims(rec, runs: list[dict], window: int, margin_pp: float) -> None:
               "pp", below(-margin_pp, **effect), source=source,
               evidence=evidence(runs, half=difference("drop", "half_end_error", "constant", "half_end_error"),
                                 net=["drop", "constant"]))
+    spread = {net: [fluctuation(r) for r in runs if r["net"] == net] for net in ("constant", "drop")}
+    measured = None if None in spread["drop"] else paired_ratio(spread["constant"], spread["drop"])
+    rec.claim("tricks.lr_drop.calmer", "Lowering the learning rate reduces the random fluctuations of the error "
+              "(step-to-step spread of the held-out error after the drop, constant rate over dropped, the same steps)",
+              "> 1", measured, "x",
+              above(min_calming, why=f"the minimum effect is {min_calming:g}x"),
+              source=f"{SOURCE_SEED} ('Turning down the learning rate will reduce the random fluctuations in the "
+                     "error due to different gradients on different minibatches')",
+              evidence=evidence(runs, about="training", net=["drop", "constant"]))
 
 
 # --- figures ---------------------------------------------------------------------------------------------------
 
 
-def plot_bn(runs: list[dict]):
+def plot_bn(runs: list[dict], scale_table: pd.DataFrame):
     """Held-out error per step: the ReLU nets without BN, with BN and with BN at the higher rate (the baseline's
-    best as a line), and the deep sigmoid net without and with BN."""
-    fig, axes = probe.new_figure(2)
+    best as a line), and the deep sigmoid net without and with BN; the held-out error after a few steps against
+    the initial weights' scale, without and with BN."""
+    fig, axes = probe.new_figure(3)
     curves = curves_table(runs, ("net",))
     for ax, nets, title in ((axes[0], BN_NETS, "ReLU conv net"), (axes[1], SIGMOID_NETS, "deep sigmoid conv net")):
         probe.plot_runs(ax, curves[curves.net.isin(nets)], "step", "net", "error")
@@ -405,6 +518,12 @@ def plot_bn(runs: list[dict]):
     target = np.mean([r["target_error"] for r in runs if r["net"] == "baseline"])
     axes[0].axhline(target, color="grey", linestyle=":", linewidth=1)
     axes[1].axhline(CHANCE_ERROR, color="grey", linestyle=":", linewidth=1)
+    for net, group in scale_table.groupby("net", sort=False):
+        means = group.groupby("scale").error.mean()
+        axes[2].semilogx(means.index, means.values, "o-", label=net)
+        axes[2].plot(group.scale, group.error, "k.", markersize=4)
+    axes[2].set(title="initial weights scaled", xlabel="scale of the initial weights", ylabel="held-out error")
+    axes[2].legend(fontsize=8)
     fig.tight_layout()
     return fig
 

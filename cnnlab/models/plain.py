@@ -12,12 +12,13 @@ from cnnlab.init import layer_initializer
 
 
 def plain_mlp(depth, width=256, activation="relu", init="he_normal", input_shape=(28, 28, 1), num_classes=10,
-              seed=None, dropout=0.0, input_dropout=0.0, max_norm=None):
+              seed=None, dropout=0.0, input_dropout=0.0, max_norm=None, batch_norm=False):
     """`depth` Dense(width) layers with `activation`, then a linear Dense(num_classes).
 
     Srivastava et al.'s regularisers, off by default: `input_dropout` and `dropout` drop that fraction of the
     input pixels and of each hidden layer's units in training (`input_dropout`, `dropout_<i>`); `max_norm`
-    caps the L2 norm of every hidden unit's incoming weights (keras.constraints.MaxNorm)."""
+    caps the L2 norm of every hidden unit's incoming weights (keras.constraints.MaxNorm). With `batch_norm`
+    each hidden layer is Dense (no bias), BN, activation, as Ioffe & Szegedy place it."""
     for name, rate in (("input_dropout", input_dropout), ("dropout", dropout)):
         if not 0 <= rate < 1:
             raise ValueError(f"{name} must be a fraction in [0, 1), got {rate}")
@@ -29,8 +30,12 @@ def plain_mlp(depth, width=256, activation="relu", init="he_normal", input_shape
     if input_dropout:
         x = layers.Dropout(input_dropout, seed=seed, name="input_dropout")(x)
     for i in range(1, depth + 1):
-        x = layers.Dense(width, activation=activation, kernel_initializer=layer_initializer(init, seed, i),
-                         kernel_constraint=constraint, name=f"hidden_{i}")(x)
+        x = layers.Dense(width, activation=None if batch_norm else activation, use_bias=not batch_norm,
+                         kernel_initializer=layer_initializer(init, seed, i), kernel_constraint=constraint,
+                         name=f"hidden_{i}")(x)
+        if batch_norm:
+            x = layers.BatchNormalization(name=f"hidden_{i}_bn")(x)
+            x = layers.Activation(activation, name=f"hidden_{i}_act")(x)
         if dropout:
             x = layers.Dropout(dropout, seed=None if seed is None else seed + i, name=f"dropout_{i}")(x)
     outputs = layers.Dense(num_classes, kernel_initializer=layer_initializer(init, seed, depth + 1), name="logits")(x)

@@ -59,6 +59,33 @@ def test_mean_test_error_averages_over_weights_and_keeps_the_model_own():
     np.testing.assert_array_equal(model.get_weights()[0], own[0])
 
 
+def test_scaled_kernels_leave_a_bn_layer_output_as_it_was_and_scale_the_logits():
+    from cnnlab.models import conv_stack
+
+    # conv, BN, ReLU twice, then the dense classifier: in training mode (batch statistics) BN undoes any scale
+    # of the kernel before it, so only the classifier's own kernel scales the logits (its bias starts at zero);
+    # x10 against x100, where BN's epsilon (1e-3) is negligible beside the conv outputs' variance
+    x = np.random.default_rng(0).normal(size=(16, 28, 28, 1)).astype("float32")
+    def logits(scale):
+        model = exp.scaled_kernels(conv_stack([4, "M", 4, "M"], batch_norm=True, seed=0, init="glorot_uniform"), scale)
+        return keras.ops.convert_to_numpy(model(x, training=True)), model
+
+    (base, _), (scaled, model) = logits(10.0), logits(100.0)
+    np.testing.assert_allclose(scaled, 10.0 * base, rtol=1e-3, atol=1e-2)  # logits of about 100
+    gammas = [w for w in model.weights if "gamma" in w.path]
+    assert gammas and all(np.all(keras.ops.convert_to_numpy(g) == 1.0) for g in gammas)  # BN's own weights as built
+
+
+def test_fluctuation_is_the_spread_of_successive_differences_in_the_second_half_after_the_drop():
+    errors = [0.5, 0.4, 0.3, 0.29, 0.31, 0.30, 0.2, 0.22, 0.20, 0.24]  # measured at steps 10, 20, ..., 100
+    run = dict(drop_at=20, curve=dict(step=list(range(10, 101, 10)), error=errors))
+    # 8 measurements after the drop: the last 4 (0.2, 0.22, 0.20, 0.24) give the differences +0.02, -0.02, +0.04
+    assert exp.fluctuation(run) == pytest.approx(float(np.std([0.02, -0.02, 0.04])))
+    short = dict(drop_at=70, curve=run["curve"])  # 3 measurements after the drop: all of them
+    assert exp.fluctuation(short) == pytest.approx(float(np.std([-0.02, 0.04])))
+    assert exp.fluctuation(dict(drop_at=80, curve=run["curve"])) is None  # 2 are too few
+
+
 # --- the smoke profile -----------------------------------------------------------------------------------------
 
 
@@ -93,13 +120,28 @@ def test_batch_norm_table_and_claims(smoke_results):
         _side(bn, "half_test_error", "sigmoid").min())
 
 
+def test_initial_scale_table_and_claim(smoke_results):
+    results = smoke_results["07_tricks"]
+    params, scales = results["params"], table_of(results, "init_scale")
+    assert len(scales) == 2 * len(params["init_scales"]) * len(SEEDS)
+    assert scales.net.unique().tolist() == ["baseline", "bn"] and sorted(scales.scale.unique()) == params["init_scales"]
+    spread = {net: scales[scales.net == net].groupby("seed").error.agg(lambda e: e.max() - e.min()).to_numpy()
+              for net in ("baseline", "bn")}
+    claim = claims_of(results)["tricks.bn.init_scale"]
+    assert claim["per_seed"] == pytest.approx(list(100 * (spread["baseline"] - spread["bn"])))
+    assert "about" not in claim  # a reading of early training at a fixed step, not of trained nets
+
+
 def test_dropout_and_augmentation_tables_and_claims(smoke_results):
     results = smoke_results["07_tricks"]
     claims = claims_of(results)
     dropout, augment = table_of(results, "dropout"), table_of(results, "augmentation")
-    assert dropout.net.tolist() == ["plain"] * 2 + ["dropout"] * 2 + ["dropout_maxnorm"] * 2
+    assert dropout.net.tolist() == ["plain"] * 2 + ["dropout"] * 2 + ["dropout_maxnorm"] * 2 + ["batch_norm"] * 2
     assert augment.net.tolist() == ["plain"] * 2 + ["augmented"] * 2
-    assert dropout.params.nunique() == 1 and augment.params.nunique() == 1  # regularisers add no weights
+    # dropout, max-norm and augmentation add no weights
+    assert dropout[dropout.net != "batch_norm"].params.nunique() == 1 and augment.params.nunique() == 1
+    # averaged over dropout masks only where there are masks
+    assert dropout.test_error_mc.notna().tolist() == [False] * 2 + [True] * 4 + [False] * 2
     for table in (dropout, augment):
         assert (table.gap == table.test_error - table.train_error).all()
         assert (table.half_gap == table.half_test_error - table.half_train_error).all()
@@ -117,9 +159,16 @@ def test_dropout_and_augmentation_tables_and_claims(smoke_results):
         list(100 * (_side(augment, "gap", "augmented") - _side(augment, "gap", "plain"))))
     assert claims["tricks.augment.test_flip"]["per_seed"] == pytest.approx(
         list(100 * (_side(augment, "test_error_flip", "augmented") - _side(augment, "test_error", "augmented"))))
+    assert claims["tricks.dropout.weight_scaling"]["per_seed"] == pytest.approx(
+        list(100 * (_side(dropout, "test_error", "dropout") - _side(dropout, "test_error_mc", "dropout"))))
+    assert claims["tricks.dropout.weight_scaling"]["half_budget"]["measured"] == pytest.approx(np.mean(
+        100 * (_side(dropout, "half_test_error", "dropout") - _side(dropout, "half_test_error_mc", "dropout"))))
+    assert claims["tricks.bn.regulariser"]["per_seed"] == pytest.approx(
+        list(100 * (_side(dropout, "gap", "batch_norm") - _side(dropout, "gap", "plain"))))
     augmented = augment[augment.net == "augmented"]
     assert claims["tricks.augment.test_flip"]["at_plateau"] == [int(augmented.at_plateau.sum()), len(SEEDS)]
-    for claim in (c for c in claims.values() if c["id"].startswith(("tricks.dropout.", "tricks.augment."))):
+    for claim in (c for c in claims.values()
+                  if c["id"].startswith(("tricks.dropout.", "tricks.augment.")) or c["id"] == "tricks.bn.regulariser"):
         assert claim["about"] == "trained" and claim["half_budget"] is not None
 
 
@@ -140,3 +189,5 @@ def test_learning_rate_drop_is_paired_up_to_the_drop(smoke_results):
         list(100 * (_side(lr, "end_error", "drop") - _side(lr, "end_error", "constant"))))
     assert claims["tricks.lr_drop.step_down"]["at_plateau"] == [int(_side(lr, "at_plateau", "drop").sum()), 2]
     assert claims["tricks.lr_drop.beats_constant"]["at_plateau"] == [int(lr.at_plateau.sum()), 4]
+    calmer = claims["tricks.lr_drop.calmer"]
+    assert calmer["about"] == "training" and calmer["at_plateau"] == [int(lr.at_plateau.sum()), 4]

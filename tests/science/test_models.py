@@ -452,6 +452,16 @@ def test_plain_mlp_dropout_and_max_norm():
     assert plain_mlp(3, 64).get_layer("hidden_1").kernel_constraint is None
 
 
+def test_plain_mlp_batch_norm_sits_between_the_bias_free_dense_and_its_activation():
+    model = plain_mlp(2, 16, batch_norm=True, seed=0)
+    assert [layer.name for layer in model.layers][2:8] == [
+        "hidden_1", "hidden_1_bn", "hidden_1_act", "hidden_2", "hidden_2_bn", "hidden_2_act"]
+    assert model.get_layer("hidden_1").activation is keras.activations.linear
+    assert not model.get_layer("hidden_1").use_bias
+    # a hidden layer loses its 16 biases and gains BN's 4 x 16 (gamma, beta, moving mean and variance)
+    assert model.count_params() == plain_mlp(2, 16).count_params() + 2 * (4 * 16 - 16)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(dropout=1.0), r"dropout must be a fraction in \[0, 1\), got 1.0"),
     (dict(input_dropout=-0.1), r"input_dropout must be a fraction in \[0, 1\), got -0.1"),
