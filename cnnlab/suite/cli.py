@@ -16,6 +16,11 @@ from cnnlab.suite import params
 from cnnlab.suite.params import PROFILES, ParamError
 
 
+def _profile_option(command: argparse.ArgumentParser, more: str = "") -> None:
+    """`--profile`, one of the profiles every parameter file defines (argparse refuses any other)."""
+    command.add_argument("--profile", default="quick", choices=PROFILES, help=f"the profile (default quick){more}")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cnnlab", description="Reproduce the classic results of CNN lectures.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -24,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("experiment", help="name or number, e.g. 01 or 01_architecture_arithmetic")
     run = commands.add_parser("run", help="run one experiment")
     run.add_argument("experiment", help="name or number, e.g. 01 or 01_architecture_arithmetic")
-    run.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)} (default quick)")
+    _profile_option(run)
     run.add_argument("--seed", type=int, default=None, help="override the profile's seed")
     run.add_argument("-p", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override one parameter (repeatable); the value is read as YAML")
@@ -35,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     reproduce = commands.add_parser("reproduce", help="run every experiment (or those named), then write the report")
     reproduce.add_argument("experiments", nargs="*", metavar="experiment",
                            help="names or numbers of the experiments to run (default all)")
-    reproduce.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)} (default quick)")
+    _profile_option(reproduce)
     reproduce.add_argument("--force", action="store_true", help="run even when cached results match")
     reproduce.add_argument("--check", action="store_true", help="check runs of every experiment (see run --check)")
     reproduce.add_argument("--jobs", type=_positive, default=1,
@@ -44,9 +49,7 @@ def _parser() -> argparse.ArgumentParser:
                                 "<profile>.log (default 1)")
     report = commands.add_parser("report", help="write results/SCORECARD.md, the tables, the HTML report "
                                                 "(results/report/index.html) and README's Results section")
-    report.add_argument("--profile", default="quick",
-                        help=f"one of {', '.join(PROFILES)} (default quick); a profile other than quick is written "
-                             "to results/<profile>/ and leaves README alone")
+    _profile_option(report, "; a profile other than quick is written to results/<profile>/ and leaves README alone")
     verdicts = commands.add_parser("verdicts", help="list the claims whose verdict differs between two scorecards "
                                                     "(e.g. one from git show REV:results/SCORECARD.md) or two sets "
                                                     "of runs (smoke against smoke-jax)")
@@ -128,8 +131,6 @@ def _reproduce(args) -> None:
 
 
 def _report(args) -> None:
-    if args.profile not in PROFILES:
-        raise ParamError(f"unknown profile '{args.profile}' (allowed: {', '.join(PROFILES)})")
     _write_report(args.profile)
 
 
