@@ -8,7 +8,9 @@ help comment, which may end in the values it allows:
 
 (bounds apply to a number, or to every number in a list; no "=" in the comment, which papermill's
 `--help-notebook` would not parse). The YAML file holds the profiles `smoke`,
-`quick` and `full` as overrides of those defaults. Everything is checked before anything runs: an
+`quick` and `full`, each listing every value it runs with (a test holds them complete, and quick equal to the
+notebook's defaults, which an interactive run uses); they are read as overrides of the defaults, so a profile
+may also list only what it changes. Everything is checked before anything runs: an
 unknown key, a wrong type or element type, a value out of bounds, an unknown profile or experiment
 raises `ParamError` with one line naming the file, the key, the value and what is allowed.
 """

@@ -480,3 +480,15 @@ def test_every_size_has_a_maximum_and_a_size_past_it_is_refused_before_a_kernel(
     assert out == "" and err == ("cnnlab: error: params/02_init_variance.yaml: -p: key 'tanh_width' must be int, "
                                  "at least 1 and at most 4096, got 1000000 (int)\n")
     assert not (tmp_path / "results").exists()
+
+
+# -- complete profiles ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("exp", params.discover(), ids=lambda e: e.name)
+def test_every_profile_lists_every_value_it_runs_with_and_quick_is_the_notebooks_defaults(exp):
+    declared = [key for key in exp.defaults if key not in params.RUNNER_KEYS]
+    for profile in params.PROFILES:
+        assert list(exp.profiles[profile]) == declared, f"{exp.name}: profile {profile} lists other keys"
+    quick = params.resolve(exp, "quick")
+    assert {key: quick[key] for key in declared} == {key: exp.defaults[key] for key in declared}
