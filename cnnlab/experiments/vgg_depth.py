@@ -15,19 +15,19 @@ from cnnlab import backend, data, probe, sweep
 from cnnlab.compare import above, below, not_above, not_below, over_seeds, paired_difference, per_seed, summarise
 from cnnlab.convergence import evidence
 from cnnlab.models.vgg import PAPER_TOP1_ERROR, vgg, weight_layers
-from cnnlab.train import histories_table, run_seeds
+from cnnlab.train import compile_adam, histories_table, run_seeds
 
 SOURCE = "Simonyan & Zisserman 2015, Table 3"
 
 
 def builds(configs, width_divisor: int, fc_units: int, dropout: float, init: str, learning_rate: float) -> dict:
-    """config -> build(seed): the VGG configuration for 32x32x1 inputs and 10 classes, compiled with Adam."""
+    """config -> build(seed): the VGG configuration for 32x32x1 inputs and 10 classes (logits), compiled with
+    Adam (the seed acts through `seed_everything`, which `run_seeds` calls before each build)."""
 
     def trainable(config):
-        model = vgg(config, input_shape=(32, 32, 1), num_classes=10, width_divisor=width_divisor, fc_units=fc_units,
-                    dropout=dropout, init=init)
-        model.compile(keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy", metrics=["accuracy"])
-        return model
+        return compile_adam(vgg(config, input_shape=(32, 32, 1), num_classes=10, width_divisor=width_divisor,
+                                fc_units=fc_units, dropout=dropout, init=init, classifier_activation=None),
+                            learning_rate)
 
     return {c: lambda seed, c=c: trainable(c) for c in configs}
 
@@ -108,7 +108,7 @@ class Posteriors:
         self.x, self.y, self.kept = x_test, np.asarray(y_test), {}
 
     def __call__(self, model, row) -> dict:
-        probabilities = backend.numpy(model.predict(self.x, batch_size=1000, verbose=0))
+        probabilities = backend.numpy(keras.ops.softmax(model.predict(self.x, batch_size=1000, verbose=0)))
         self.kept[(row["config"], row["seed"], row["at_half"])] = probabilities
         return dict(test_acc=float(np.mean(np.argmax(probabilities, -1) == self.y)))
 
