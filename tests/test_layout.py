@@ -31,3 +31,19 @@ def test_science_never_imports_the_suite_or_the_experiments():
 def test_experiments_never_import_the_runner_or_the_report():
     for path in (PACKAGE / "experiments").glob("*.py"):
         assert not {m for m in imported_modules(path) if m.startswith(("cnnlab.suite.runner", "cnnlab.suite.report"))}
+
+
+def test_every_experiment_has_one_name_and_the_table_holds_its_other_names():
+    from cnnlab import paths
+    from cnnlab.experiments import EXPERIMENTS
+
+    names = sorted(p.stem for p in paths.PARAMS.glob("[0-9][0-9]_*.yaml"))
+    assert names == sorted(EXPERIMENTS) == sorted(p.stem for p in paths.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    root = PACKAGE.parent
+    for name, (module, prefix) in EXPERIMENTS.items():
+        assert (root / "tests" / "experiments" / f"test_{name}.py").exists(), name
+        assert module is None or (PACKAGE / "experiments" / f"{module}.py").exists(), name
+        assert f'Record.start("{name}", ' in (paths.NOTEBOOKS / f"{name}.ipynb").read_text().replace('\\"', '"'), name
+    modules = [m for m, _ in EXPERIMENTS.values() if m]
+    assert sorted(modules) == sorted(p.stem for p in (PACKAGE / "experiments").glob("[a-z]*.py"))
+    assert len({prefix for _, prefix in EXPERIMENTS.values()}) == len(EXPERIMENTS)  # a claim id names its experiment

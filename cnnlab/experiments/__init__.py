@@ -5,3 +5,28 @@ A notebook calls these in order and shows what they return; the science they use
 above (data, models, train, probe, compare). Modules here may use the suite's `Record` and rules, the
 science modules never import from here.
 """
+
+from typing import NamedTuple
+
+
+class Names(NamedTuple):
+    """An experiment's other names: its module in this package (None: 01, whose arithmetic lives in
+    `cnnlab.arith` and `cnnlab.lecture_arithmetic`) and the prefix of its claim ids."""
+
+    module: str | None
+    prefix: str
+
+
+# Each experiment's one name (notebook, parameter file, test file, run folder: `NN_name`) and its other names.
+EXPERIMENTS = {
+    "01_architecture_arithmetic": Names(None, "arith"),
+    "02_init_variance": Names("init_variance", "init"),
+    "03_nonlinearities": Names("nonlinearities", "act"),
+    "04_vgg_depth": Names("vgg_depth", "vgg"),
+    "05_googlenet_gap": Names("googlenet_gap", "gap"),
+    "06_resnet": Names("resnet_degradation", "resnet"),
+    "07_tricks": Names("tricks", "tricks"),
+    "08_transfer_learning": Names("transfer_learning", "transfer"),
+    "09_fcn_segmentation": Names("fcn_segmentation", "fcn"),
+    "10_visualisation": Names("visualisation", "vis"),
+}

@@ -191,6 +191,22 @@ class Record:
         self.claims: list = []
         self.seeds: list = []
 
+    @classmethod
+    def start(cls, experiment: str, output_dir: str | Path, seed: int, n_seeds: int,
+              precision: str | None = None) -> tuple[Record, list[int]]:
+        """Open the record of a notebook's run: its claim prefix from `cnnlab.experiments.EXPERIMENTS`, its
+        paired seeds `seed`, `seed + 1`, ... (`n_seeds` of them), and, given a `precision`, the Keras dtype
+        policy every later layer is built under. Returns the record and its seeds."""
+        from cnnlab.experiments import EXPERIMENTS
+
+        record = cls(experiment, EXPERIMENTS[experiment].prefix, output_dir)
+        record.seeds = [seed + i for i in range(n_seeds)]
+        if precision is not None:
+            from cnnlab import backend
+
+            backend.use_precision(precision)
+        return record, record.seeds
+
     def metric(self, name: str, value) -> None:
         self.metrics[name] = value
 

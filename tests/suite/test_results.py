@@ -75,6 +75,20 @@ def test_write_json_atomic_failure_without_previous_file(tmp_path):
 # -- Record ---------------------------------------------------------------------------------------------------------
 
 
+def test_record_start_opens_the_record_with_its_prefix_seeds_and_precision(tmp_path):
+    import keras
+
+    rec, seeds = Record.start("06_resnet", tmp_path, seed=3, n_seeds=3, precision="mixed_bfloat16")
+    try:
+        assert (rec.experiment, rec.prefix, rec.output_dir) == ("06_resnet", "resnet", tmp_path)
+        assert seeds == rec.seeds == [3, 4, 5]
+        assert keras.config.dtype_policy().name == "mixed_bfloat16"
+    finally:
+        keras.config.set_dtype_policy("float32")
+    rec, _ = Record.start("01_architecture_arithmetic", tmp_path, seed=0, n_seeds=1)
+    assert rec.prefix == "arith" and keras.config.dtype_policy().name == "float32"  # no precision: left as it was
+
+
 def test_claim_is_decided_by_its_rule(tmp_path):
     rec = Record("01_arith", "arith", tmp_path)
     claim = rec.claim("arith.vgg16", "VGG-16 has 138M parameters", 138, np.float64(138.36), "M",
