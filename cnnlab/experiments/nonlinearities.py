@@ -204,6 +204,11 @@ def check_sweep(stages, depths, inits) -> None:
         init_per_activation(setting)
 
 
+def check(params: dict) -> None:
+    """The rules between the notebook's parameters, which the runner applies before a kernel starts."""
+    check_sweep(params["stages"], params["sweep_depths"], params["sweep_inits"])
+
+
 def sweep_speed(protocol: Protocol, depths, inits, lr_grid, seeds, thresholds, cap: int,
                 kernel_size: int) -> tuple[pd.DataFrame, list[dict]]:
     """The 2012 comparison over depth x initialisation, conv kernels `kernel_size`: per condition the learning

@@ -21,7 +21,7 @@ from cnnlab.compare import above, below, not_above, not_below, over_seeds, paire
 from cnnlab.convergence import Plateau, evidence
 from cnnlab.models.convnet import POOL, conv_stack
 from cnnlab.train import compile_sgd, run_steps, runs_table
-from cnnlab.transfer import check_variant, plot_transfer, trained_run, transfer_builds
+from cnnlab.transfer import plot_transfer, trained_run, transfer_builds
 
 SOURCE = "Yosinski et al. 2014, Fig. 2"
 ADVICE = "lecture seed 003: small data, freeze; medium, fine-tune"
@@ -47,11 +47,7 @@ class Protocol:
     every: int
 
     def __post_init__(self):
-        if len(self.conv_filters) != 5:
-            raise ValueError(f"conv_filters needs the five conv layers' filters, got {len(self.conv_filters)}: "
-                             f"{self.conv_filters}")
-        if self.image_size not in IMAGE_SIZES:
-            raise ValueError(f"image_size {self.image_size} is not allowed (allowed: {', '.join(map(str, IMAGE_SIZES))})")
+        check_net(self.conv_filters, self.image_size)
 
     @property
     def layout(self) -> list:
@@ -75,12 +71,18 @@ class Protocol:
                     image_size=self.image_size, data=data.fingerprint(), norm="raw", data_seed=data_seed)
 
 
-def check(variants, dissimilar_variants, transfer_layers, dissimilar_layers) -> None:
-    for variant in variants + dissimilar_variants:
-        check_variant(variant)
-    for name, layers in (("transfer_layers", transfer_layers), ("dissimilar_layers", dissimilar_layers)):
-        if not layers or min(layers) < 1 or max(layers) > 6:
-            raise ValueError(f"{name} go from 1 to the 6 layers below the classifier, got {layers}")
+def check_net(conv_filters, image_size: int) -> None:
+    """The net's five conv layers and an image size it can take (ValueError naming what is wrong if not)."""
+    if len(conv_filters) != 5:
+        raise ValueError(f"conv_filters needs the five conv layers' filters, got {len(conv_filters)}: {conv_filters}")
+    if image_size not in IMAGE_SIZES:
+        raise ValueError(f"image_size {image_size} is not allowed (allowed: {', '.join(map(str, IMAGE_SIZES))})")
+
+
+def check(params: dict) -> None:
+    """The rules between the notebook's parameters that their declarations cannot state, which the runner
+    applies before a kernel starts: five conv layers, an image size the net takes."""
+    check_net(params["conv_filters"], params["image_size"])
 
 
 def shrink(images: np.ndarray, size: int) -> np.ndarray:

@@ -32,6 +32,13 @@ def builds(configs, width_divisor: int, fc_units: int, dropout: float, init: str
     return {c: lambda seed, c=c: trainable(c) for c in configs}
 
 
+def check(params: dict) -> None:
+    """The rules between the notebook's parameters, which the runner applies before a kernel starts."""
+    if "A" not in params["sweep_configs"]:
+        raise ValueError(f"sweep_configs must hold A, the net the deeper ones are compared with; got "
+                         f"{params['sweep_configs']}")
+
+
 def depth_helps_rule(margin_pp: float):
     """The rule of "depth helps" (the deeper net's error minus A's), for the main comparison and the sweep."""
     return below(-margin_pp, why=f"the minimum effect is {margin_pp} pp")

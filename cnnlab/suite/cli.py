@@ -102,7 +102,6 @@ def _run(args) -> None:
 
     exp = params.find(args.experiment)
     overrides = dict(params.parse_override(text) for text in args.overrides)
-    params.resolve(exp, args.profile, overrides, args.seed)  # refuse bad input before anything starts
     runner.run(exp, args.profile, overrides, args.seed, args.force, check=args.check)
 
 

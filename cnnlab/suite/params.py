@@ -21,6 +21,7 @@ import ast
 import json
 import math
 import operator
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -344,7 +345,34 @@ def resolve(exp: Experiment, profile: str, overrides: dict | None = None, seed: 
     if seed is not None:
         values["seed"] = check_value(exp.specs, "seed", seed, f"{paths.rel(exp.params_file)}: --seed")
     values["profile"] = profile
+    check_across(exp, values)
     return values
+
+
+def check_across(exp: Experiment, values: dict) -> None:
+    """The rules between parameters, in the experiment module's own `check(values)` where it has one (it raises
+    ValueError): ParamError with its one line."""
+    from cnnlab.experiments import EXPERIMENTS
+
+    names = EXPERIMENTS.get(exp.name)
+    if names is None or names.module is None:
+        return
+    import importlib
+
+    quiet = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"  # the module imports Keras: no start-up log lines before the run's own
+    try:
+        check = getattr(importlib.import_module(f"cnnlab.experiments.{names.module}"), "check", None)
+    finally:
+        if quiet is None:
+            del os.environ["TF_CPP_MIN_LOG_LEVEL"]
+        else:
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = quiet
+    if check is not None:
+        try:
+            check(values)
+        except ValueError as err:
+            raise ParamError(f"{paths.rel(exp.params_file)}: {err}") from None
 
 
 

@@ -23,14 +23,13 @@ def test_shrink_averages_blocks_and_refuses_sizes_that_do_not_divide():
         exp.shrink(images, 3)
 
 
-def test_check_refuses_unknown_variants_and_layers_out_of_range():
-    exp.check(["BnB", "BnB+", "AnB", "AnB+"], ["AnB"], [1, 3, 6], [6])
-    with pytest.raises(ValueError, match=r"^unknown transfer variant 'AnA'"):
-        exp.check(["AnA"], ["AnB"], [1], [6])
-    with pytest.raises(ValueError, match=r"^transfer_layers go from 1 to the 6 layers below the classifier, got \[0, 3\]$"):
-        exp.check(["AnB"], ["AnB"], [0, 3], [6])
-    with pytest.raises(ValueError, match=r"^dissimilar_layers go from 1 to the 6 layers below the classifier, got \[7\]$"):
-        exp.check(["AnB"], ["AnB"], [1], [7])
+def test_check_refuses_a_net_of_other_than_five_conv_layers_and_other_image_sizes():
+    good = dict(conv_filters=[4, 4, 8, 8, 8], image_size=14)
+    exp.check(good)
+    with pytest.raises(ValueError, match=r"^conv_filters needs the five conv layers' filters, got 2: \[4, 4\]$"):
+        exp.check(dict(good, conv_filters=[4, 4]))
+    with pytest.raises(ValueError, match=r"^image_size 20 is not allowed \(allowed: 14, 28\)$"):
+        exp.check(dict(good, image_size=20))
 
 
 def test_protocol_refuses_other_image_sizes_and_layouts():

@@ -492,3 +492,19 @@ def test_every_profile_lists_every_value_it_runs_with_and_quick_is_the_notebooks
         assert list(exp.profiles[profile]) == declared, f"{exp.name}: profile {profile} lists other keys"
     quick = params.resolve(exp, "quick")
     assert {key: quick[key] for key in declared} == {key: exp.defaults[key] for key in declared}
+
+
+@pytest.mark.parametrize("name, override, message", [
+    ("03", {"sweep_depths": [3]}, "params/03_nonlinearities.yaml: 3 weight layers cannot hold 3 conv stages and the "
+                                  "classifier; allowed: at least 4"),
+    ("04", {"sweep_configs": ["D"]}, "params/04_vgg_depth.yaml: sweep_configs must hold A, the net the deeper ones "
+                                     "are compared with; got ['D']"),
+    ("08", {"conv_filters": [4, 4]}, "params/08_transfer_learning.yaml: conv_filters needs the five conv layers' "
+                                     "filters, got 2: [4, 4]"),
+])
+def test_rules_between_parameters_are_the_experiment_modules_and_refuse_before_a_kernel(name, override, message):
+    exp = params.find(name)
+    params.resolve(exp, "smoke")  # the profile itself passes
+    with pytest.raises(ParamError) as info:
+        params.resolve(exp, "smoke", override)
+    assert str(info.value) == message
