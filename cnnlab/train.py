@@ -173,7 +173,7 @@ def _stop_text(run: dict) -> str:
 
 def histories_table(histories: dict, keys, column: str) -> pd.DataFrame:
     """`column` of `run_seeds`' histories as a tidy table: one row per run and epoch with the run's `keys`,
-    seed, epoch (from 1) and the value, for `probe.plot_runs`."""
+    seed, epoch (from 1) and the value, for `plots.plot_runs`."""
     rows = []
     for (key, seed), history in histories.items():
         named = dict(zip(keys, key if isinstance(key, tuple) else (key,)), seed=seed)
@@ -293,7 +293,7 @@ def runs_table(runs) -> pd.DataFrame:
 
 def curves_table(runs: list[dict], keys) -> pd.DataFrame:
     """The curves of `run_steps` records as a tidy table: one row per run and measured step with the run's
-    `keys`, seed, step, error (NaN without a probe set) and loss, for `probe.plot_runs`."""
+    `keys`, seed, step, error (NaN without a probe set) and loss, for `plots.plot_runs`."""
     rows = []
     for r in runs:
         curve = r["curve"]

@@ -25,7 +25,7 @@ from pathlib import Path
 import keras
 
 from cnnlab import backend, convergence, paths
-from cnnlab.probe import plot_runs
+from cnnlab.plots import plot_runs
 from cnnlab.train import fit_steps, seed_everything
 
 # Environment variables that change a trained net's floating-point path (a check run sets them).

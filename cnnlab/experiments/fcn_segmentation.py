@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from cnnlab import arith, backend, probe
+from cnnlab import arith, backend, plots
 from cnnlab.compare import above, paired_difference, per_seed, summarise
 from cnnlab.convergence import Plateau, evidence
 from cnnlab.models.fcn import (backbone_classifier, centre_pad, convolutionalize, dense_sparse, encoder_decoder, fcn,
@@ -232,7 +232,7 @@ def class_iu_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 def plot_speedup(table: pd.DataFrame):
     """Seconds of dense and patch-by-patch prediction, and the speed-up, against the image side."""
-    fig, axes = probe.new_figure(2)
+    fig, axes = plots.new_figure(2)
     axes[0].plot(table["size"], table.patch_s, "o-", label="patch by patch (batched)")
     axes[0].plot(table["size"], table.dense_s, "s-", label="sparse kernels, one pass")
     axes[0].set(xscale="log", yscale="log", xlabel="image side (pixels)", ylabel="seconds", title="time per image")
@@ -248,10 +248,10 @@ def plot_speedup(table: pd.DataFrame):
 def plot_curves(histories: dict):
     """Each segmentation net's per-pixel loss on the held-out training canvases and its pixel accuracy there,
     per epoch (a marker per run, a line through the means over seeds): where the runs level off."""
-    fig, axes = probe.new_figure(2)
+    fig, axes = plots.new_figure(2)
     for ax, column, label in ((axes[0], "val_loss", "held-out per-pixel loss"),
                               (axes[1], "val_accuracy", "held-out pixel accuracy")):
-        probe.plot_runs(ax, histories_table(histories, ("model",), column), "epoch", "model", column)
+        plots.plot_runs(ax, histories_table(histories, ("model",), column), "epoch", "model", column)
         ax.set(xlabel="epoch", ylabel=label)
     axes[0].legend(fontsize=8)
     fig.tight_layout()

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from cnnlab import backend, probe, sweep
+from cnnlab import backend, plots, sweep
 from cnnlab.compare import above, not_below, paired_difference, per_seed, summarise
 from cnnlab.convergence import evidence
 from cnnlab.models.convnet import conv_stack, stages_layout
@@ -175,11 +175,11 @@ def closing_claims(rec, trend: pd.DataFrame) -> None:
 def plot(curves: pd.DataFrame, trained: pd.DataFrame):
     """Accuracy on the held-out training images per epoch of every run (per backbone and head), and the
     train-test gap per head."""
-    fig, axes = probe.new_figure(2)
+    fig, axes = plots.new_figure(2)
     curves = curves.assign(model=curves.backbone + " " + curves["head"])
     styles = {model: (f"C{i}", "o", "-" if model.startswith("convnet ") else "--")
               for i, model in enumerate(dict.fromkeys(curves.model))}
-    probe.plot_runs(axes[0], curves, "epoch", "model", "val_accuracy", styles)
+    plots.plot_runs(axes[0], curves, "epoch", "model", "val_accuracy", styles)
     axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0].set(xlabel="epoch", ylabel="held-out accuracy", title="held-out accuracy per epoch")
     axes[0].legend(fontsize=7)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from cnnlab import init, probe
+from cnnlab import init, plots, probe
 from cnnlab.compare import above, below, over_seeds, paired_ratio, per_seed
 from cnnlab.models.plain import plain_cnn, plain_mlp
 from cnnlab.rules import at_least, at_most, between, within
@@ -57,7 +57,7 @@ def propagation_table(curves: dict, nets: dict) -> pd.DataFrame:
 
 def plot_propagation(curves: dict, nets: dict):
     """Activation and gradient std against depth per net, theory dashed."""
-    fig, axes = probe.new_figure(2 * len(nets))
+    fig, axes = plots.new_figure(2 * len(nets))
     for i, (net, (depth, _, fans)) in enumerate(nets.items()):
         theory = {s: [init.relu_std_ratio(s, *fans, d) for d in frame.depth] for s, frame in curves[net].items()}
         probe.plot_std_vs_depth(axes[2 * i], curves[net], "act_ratio", theory,
@@ -129,7 +129,7 @@ def saturation_claims(rec, curves: dict, probe_seeds: int) -> None:
 
 def plot_saturation(curves: dict):
     """The gradient std against depth, sigmoid against ReLU."""
-    fig, axes = probe.new_figure(1)
+    fig, axes = plots.new_figure(1)
     probe.plot_std_vs_depth(axes[0], curves, "grad_ratio", None, "back-propagated gradients: sigmoid vs ReLU")
     fig.tight_layout()
     return fig
@@ -181,7 +181,7 @@ def tanh_claims(rec, table: pd.DataFrame) -> None:
 
 def plot_tanh(arrays: dict):
     """Per scheme, the distributions of the activations and of the gradients per layer."""
-    fig, axes = probe.new_figure(2 * len(arrays), width=4)
+    fig, axes = plots.new_figure(2 * len(arrays), width=4)
     for i, (scheme, pairs) in enumerate(arrays.items()):
         layers = list(range(1, len(pairs) + 1))
         probe.plot_histograms(axes[2 * i], [a for a, _ in pairs], layers, f"{scheme}: activations")
@@ -211,9 +211,9 @@ def plot_training(runs: list[dict]):
     """The training loss of every run per depth, one colour per scheme, chance (ln 10) dotted."""
     table = curves_table(runs, ("depth", "scheme"))
     depths = list(dict.fromkeys(table.depth))
-    fig, axes = probe.new_figure(len(depths))
+    fig, axes = plots.new_figure(len(depths))
     for ax, depth in zip(axes, depths):
-        probe.plot_runs(ax, table[table.depth == depth], "step", "scheme", "loss")
+        plots.plot_runs(ax, table[table.depth == depth], "step", "scheme", "loss")
         ax.axhline(math.log(10), color="grey", linestyle=":", label="ln 10 (chance)")
         ax.set(title=f"{depth}-layer plain ReLU net", xlabel="step", ylabel="training loss")
         ax.legend(fontsize=8)

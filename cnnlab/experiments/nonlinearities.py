@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from cnnlab import probe, sweep
+from cnnlab import plots, probe, sweep
 from cnnlab.compare import above, below, paired_ratio, per_seed
 from cnnlab.init import check_scheme
 from cnnlab.models.convnet import conv_stack, stages_layout
@@ -133,7 +133,7 @@ def plot_error(ax, runs: list[dict], thresholds, title: str) -> None:
     """The training error of every run per activation against steps (means over seeds as lines)."""
     table = curves_table(runs, ("activation", "lr"))
     table["activation"] = [f"{a} (lr {lr:g})" for a, lr in zip(table.activation, table.lr)]
-    probe.plot_runs(ax, table, "step", "activation", "error")
+    plots.plot_runs(ax, table, "step", "activation", "error")
     for t in thresholds:
         ax.axhline(t, color="grey", linestyle=":")
     ax.set(title=title, xlabel="step", ylabel="training error")

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from cnnlab import arith, backend, lesions, probe
+from cnnlab import arith, backend, lesions, plots
 from cnnlab.compare import above, below, not_above, paired_difference, paired_ratio, per_seed
 from cnnlab.convergence import Plateau, evidence
 from cnnlab.models.cifar_resnet import PAPER_PARAMS_M, cifar_resnet, step_schedule
@@ -195,7 +195,7 @@ def gradient_claims(rec, runs: list[dict], at_init: dict, deep: int, minimum: fl
 def plot_gradients(runs: list[dict], at_init: dict, deep: int, seed: int):
     """The conv gradient norms layer by layer of the deep plain and residual nets of `seed`, at initialisation
     and trained: where the gradient fades on its way back to the input."""
-    fig, axes = probe.new_figure(2)
+    fig, axes = plots.new_figure(2)
     for ax, title in zip(axes, ("at initialisation", "trained")):
         for net, style in (("plain", "--"), ("resnet", "-")):
             if title == "trained":
@@ -252,11 +252,11 @@ def lesion_claims(rec, runs: list[dict], resnet: str, plain: str, small_pp: floa
 def plot(runs: list[dict], lesion_table: pd.DataFrame, resnet: str):
     """He et al.'s Fig. 6 analogue (the error on held-out training images per step of plain and residual nets)
     and the single-block lesions of the ResNet."""
-    fig, axes = probe.new_figure(3)
+    fig, axes = plots.new_figure(3)
     curves = curves_table(runs, ("net", "depth"))
     curves["model"] = curves.net + "-" + curves.depth.astype(str)
     for ax, net in zip(axes, ("plain", "resnet")):
-        probe.plot_runs(ax, curves[curves.net == net], "step", "model", "error")
+        plots.plot_runs(ax, curves[curves.net == net], "step", "model", "error")
         ax.set(title=f"{net} nets", xlabel="step", ylabel="error on held-out training images")
         ax.legend(fontsize=8)
     single = lesion_table[(lesion_table.net == resnet) & (lesion_table.kind == "single")]

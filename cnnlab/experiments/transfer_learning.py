@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from cnnlab import backend, data, probe
+from cnnlab import backend, data, plots
 from cnnlab.compare import above, below, not_above, not_below, over_seeds, paired_difference, per_seed, summarise
 from cnnlab.convergence import Plateau, evidence
 from cnnlab.models.convnet import POOL, conv_stack
@@ -177,7 +177,7 @@ def plot_grid(grid: pd.DataFrame, source_table: pd.DataFrame, halves: dict):
     """Yosinski et al.'s Fig. 2 per split: accuracy on B against n, baseB at n = 0."""
     names = data.FASHION_MNIST_CLASSES
     splits = list(dict.fromkeys(grid.split))
-    fig, axes = probe.new_figure(len(splits), width=6.0, height=4.2)
+    fig, axes = plots.new_figure(len(splits), width=6.0, height=4.2)
     for ax, kind in zip(axes, splits):
         base = source_table[(source_table.split == kind) & (source_table.net == "baseB")]
         plot_transfer(ax, grid[grid.split == kind], dict(zip(base.seed, base.accuracy)),
@@ -316,8 +316,8 @@ def size_sweep(protocol: Protocol, sources: dict, full_b: data.Dataset, seeds, t
 
 
 def plot_sweep(sweep: pd.DataFrame):
-    fig, axes = probe.new_figure(1, width=6.0, height=4.2)
-    probe.plot_runs(axes[0], sweep, "per_class", "method", "accuracy")
+    fig, axes = plots.new_figure(1, width=6.0, height=4.2)
+    plots.plot_runs(axes[0], sweep, "per_class", "method", "accuracy")
     axes[0].set(xscale="log", xlabel="target training images per class", ylabel="top-1 accuracy on B's test set",
                 title="from scratch, frozen features or fine-tuning")
     axes[0].legend(fontsize=8)

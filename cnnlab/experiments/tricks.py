@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from cnnlab import augment, convergence, data, probe
+from cnnlab import augment, convergence, data, plots
 from cnnlab.batches import pipeline
 from cnnlab.compare import above, below, not_above, paired_difference, paired_ratio, per_seed
 from cnnlab.convergence import evidence
@@ -509,10 +509,10 @@ def plot_bn(runs: list[dict], scale_table: pd.DataFrame):
     """Held-out error per step: the ReLU nets without BN, with BN and with BN at the higher rate (the baseline's
     best as a line), and the deep sigmoid net without and with BN; the held-out error after a few steps against
     the initial weights' scale, without and with BN."""
-    fig, axes = probe.new_figure(3)
+    fig, axes = plots.new_figure(3)
     curves = curves_table(runs, ("net",))
     for ax, nets, title in ((axes[0], BN_NETS, "ReLU conv net"), (axes[1], SIGMOID_NETS, "deep sigmoid conv net")):
-        probe.plot_runs(ax, curves[curves.net.isin(nets)], "step", "net", "error")
+        plots.plot_runs(ax, curves[curves.net.isin(nets)], "step", "net", "error")
         ax.set(title=title, xlabel="step", ylabel="held-out error")
         ax.legend(fontsize=8)
     target = np.mean([r["target_error"] for r in runs if r["net"] == "baseline"])
@@ -532,7 +532,7 @@ def plot_regularisers(dropout_runs: pd.DataFrame, augment_runs: pd.DataFrame, lr
     """Training and test error of the dropout nets and of the augmentation nets (with the flip-averaged test
     error), means over seeds as bars and the seeds as points; the held-out error per step at a constant rate and
     with the drop (each seed's drop as a line)."""
-    fig, axes = probe.new_figure(3)
+    fig, axes = plots.new_figure(3)
     errors = ["train_error", "test_error"]
     for ax, runs, columns, title in (
             (axes[0], dropout_runs, errors, "dropout and max-norm (MLP)"),
@@ -548,7 +548,7 @@ def plot_regularisers(dropout_runs: pd.DataFrame, augment_runs: pd.DataFrame, lr
         ax.set_xticks(range(len(nets)), nets)
         ax.set(title=title, ylabel="error (%)")
         ax.legend(fontsize=8)
-    probe.plot_runs(axes[2], curves_table(lr_runs, ("net",)), "step", "net", "error")
+    plots.plot_runs(axes[2], curves_table(lr_runs, ("net",)), "step", "net", "error")
     for step in sorted({r["drop_at"] for r in lr_runs}):
         axes[2].axvline(step, color="grey", linestyle=":", linewidth=1)
     axes[2].set(title="learning rate / 10 after the plateau", xlabel="step", ylabel="held-out error")

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from cnnlab import backend, data, probe, sweep
+from cnnlab import backend, data, plots, sweep
 from cnnlab.compare import above, below, not_above, not_below, over_seeds, paired_difference, per_seed, summarise
 from cnnlab.convergence import evidence
 from cnnlab.models.vgg import PAPER_TOP1_ERROR, vgg, weight_layers
@@ -157,7 +157,7 @@ def averaging_claim(rec, runs: pd.DataFrame, posteriors: Posteriors, margin_pp: 
 
 def plot(trained: pd.DataFrame, histories: dict):
     """Test error against weight layers beside the paper's top-1 error, and every run's training loss."""
-    fig, axes = probe.new_figure(2)
+    fig, axes = plots.new_figure(2)
     ax = axes[0]
     ax.errorbar(trained.weight_layers, trained.test_error_pct, yerr=100 * trained.test_acc_sd, fmt="o", color="C0",
                 capsize=3, label="Fashion-MNIST (this run)")
@@ -170,7 +170,7 @@ def plot(trained: pd.DataFrame, histories: dict):
     twin = ax.twinx()
     twin.plot(paper.weight_layers, paper.paper_top1_error_pct, "s", color="C1", label="ImageNet top-1 (paper)")
     twin.set_ylabel("ImageNet top-1 error, paper (%)", color="C1")
-    probe.plot_runs(axes[1], histories_table(histories, ("config",), "loss"), "epoch", "config", "loss")
+    plots.plot_runs(axes[1], histories_table(histories, ("config",), "loss"), "epoch", "config", "loss")
     axes[1].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[1].set(xlabel="epoch", ylabel="training loss", title="training loss")
     axes[1].legend(fontsize=8)

@@ -1,7 +1,6 @@
 """Signal propagation probe and the plain nets it measures."""
 
 import keras
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
@@ -81,20 +80,3 @@ def test_unit_activity_counts_units_that_never_fire():
     assert frame.dead_channels[0] == pytest.approx(1 / 3)
     assert frame.never_fire[0] == pytest.approx(1 / 3)
     assert frame.mean_activation[0] == pytest.approx((x.mean() + 0 + 2 * x.mean()) / 3, rel=1e-5)
-
-
-def test_plot_runs_draws_every_run_and_a_line_through_each_group_s_means():
-    import pandas as pd
-
-    runs = pd.DataFrame(dict(method=["x", "x", "x", "x", "y", "y"], size=[1, 1, 2, 2, 1, 2], seed=[0, 1, 0, 1, 0, 0],
-                             acc=[0.2, 0.4, 0.6, 1.0, 0.5, 0.7]))
-    fig, axes = probe.new_figure(1)
-    probe.plot_runs(axes[0], runs, "size", "method", "acc", styles={"y": ("red", "s", "--")}, spread=0.2)
-    lines = axes[0].get_lines()
-    assert [line.get_label() for line in lines] == ["x", "y"]
-    np.testing.assert_allclose(lines[0].get_ydata(), [0.3, 0.8])
-    assert lines[1].get_color() == "red" and lines[1].get_linestyle() == "--"
-    offsets = [c.get_offsets() for c in axes[0].collections]
-    assert [len(o) for o in offsets] == [4, 2]
-    np.testing.assert_allclose(offsets[0][:, 0], [0.9, 0.9, 1.9, 1.9])  # x's markers 0.1 left of their size
-    plt.close(fig)
