@@ -42,8 +42,7 @@ def test_every_experiment_has_one_name_and_the_table_holds_its_other_names():
     root = PACKAGE.parent
     for name, (module, prefix) in EXPERIMENTS.items():
         assert (root / "tests" / "experiments" / f"test_{name}.py").exists(), name
-        assert module is None or (PACKAGE / "experiments" / f"{module}.py").exists(), name
+        assert (PACKAGE / "experiments" / f"{module}.py").exists(), name
         assert f'Record.start("{name}", ' in (paths.NOTEBOOKS / f"{name}.ipynb").read_text().replace('\\"', '"'), name
-    modules = [m for m, _ in EXPERIMENTS.values() if m]
-    assert sorted(modules) == sorted(p.stem for p in (PACKAGE / "experiments").glob("[a-z]*.py"))
+    assert sorted(m for m, _ in EXPERIMENTS.values()) == sorted(p.stem for p in (PACKAGE / "experiments").glob("[a-z]*.py"))
     assert len({prefix for _, prefix in EXPERIMENTS.values()}) == len(EXPERIMENTS)  # a claim id names its experiment

@@ -1,4 +1,4 @@
-"""One module per training experiment: its protocol (what is built, trained and measured, from the
+"""One module per experiment: its protocol (what is built, trained and measured, from the
 notebook's parameters) and the claims it checks, each with the rule that decides its verdict.
 
 A notebook calls these in order and shows what they return; the science they use lives in the modules
@@ -10,16 +10,15 @@ from typing import NamedTuple
 
 
 class Names(NamedTuple):
-    """An experiment's other names: its module in this package (None: 01, whose arithmetic lives in
-    `cnnlab.arith` and `cnnlab.lecture_arithmetic`) and the prefix of its claim ids."""
+    """An experiment's other names: its module in this package and the prefix of its claim ids."""
 
-    module: str | None
+    module: str
     prefix: str
 
 
 # Each experiment's one name (notebook, parameter file, test file, run folder: `NN_name`) and its other names.
 EXPERIMENTS = {
-    "01_architecture_arithmetic": Names(None, "arith"),
+    "01_architecture_arithmetic": Names("architecture_arithmetic", "arith"),
     "02_init_variance": Names("init_variance", "init"),
     "03_nonlinearities": Names("nonlinearities", "act"),
     "04_vgg_depth": Names("vgg_depth", "vgg"),

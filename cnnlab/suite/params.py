@@ -355,7 +355,7 @@ def check_across(exp: Experiment, values: dict) -> None:
     from cnnlab.experiments import EXPERIMENTS
 
     names = EXPERIMENTS.get(exp.name)
-    if names is None or names.module is None:
+    if names is None:  # an experiment outside the table (a test's toy) has no rules of its own
         return
     import importlib
 
