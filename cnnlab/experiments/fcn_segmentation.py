@@ -12,8 +12,9 @@ import pandas as pd
 from cnnlab import arith, backend, plots
 from cnnlab.compare import above, paired_difference, per_seed, summarise
 from cnnlab.convergence import Plateau, evidence
-from cnnlab.models.fcn import (backbone_classifier, centre_pad, convolutionalize, dense_sparse, encoder_decoder, fcn,
-                               patch_by_patch, patch_classifier, total_stride)
+from cnnlab.models.fcn import (backbone_classifier, convolutionalize, dense_sparse, encoder_decoder, fcn,
+                               patch_classifier, total_stride)
+from cnnlab.patches import centre_pad, patch_by_patch
 from cnnlab.rules import at_least, at_most
 from cnnlab.segmentation import CLASS_NAMES, NUM_CLASSES, class_iu, confusion, plot_segmentations, predict_masks, scores
 from cnnlab.train import compile_adam, fit_steps, histories_table, seed_everything

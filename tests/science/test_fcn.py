@@ -1,4 +1,4 @@
-"""Tests for cnnlab.models.fcn: convolutionalisation and d-regularly sparse kernels exact to 1e-5 against
+"""Tests for cnnlab.models.fcn and cnnlab.patches: convolutionalisation and d-regularly sparse kernels exact to 1e-5 against
 the classifier run crop by crop and patch by patch, bilinear upsampling against tf.image.resize's values,
 and the segmentation nets' shapes, starts and trainable weights."""
 
@@ -11,17 +11,15 @@ from cnnlab.models.fcn import (
     DilatedPooling2D,
     backbone_classifier,
     bilinear_kernel,
-    centre_pad,
     convolutionalize,
     dense_sparse,
     encoder_decoder,
     fcn,
-    patch_by_patch,
     patch_classifier,
-    speedup,
     total_stride,
     upsampling,
 )
+from cnnlab.patches import centre_pad, patch_by_patch, speedup
 
 TOL = 1e-5
 
