@@ -131,7 +131,7 @@ def run_two_toys(root, mp, markdown="# Toy"):
 
 def fake_run(root, experiment, profile, claims, tables=None, params=None):
     """A results.json written by hand (no notebook, no figures) for `experiment` in `profile`."""
-    from cnnlab.suite.results import write_json_atomic
+    from cnnlab.suite.atomic import write_json_atomic
 
     folder = root / "results" / "runs" / experiment / profile
     write_json_atomic(folder / "results.json", dict(

@@ -10,7 +10,8 @@ import json
 from pathlib import Path
 
 from cnnlab.rules import explain
-from cnnlab.suite.results import CHECK_SUFFIX, measured_text
+from cnnlab.suite.claim_text import measured_text
+from cnnlab.suite.results import CHECK_SUFFIX
 from cnnlab.suite.schema import load_results
 
 PAPER_SIDE = ("reproduced", "partial")  # verdicts on the paper's side, the stronger first

@@ -23,8 +23,8 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 from cnnlab import paths
-from cnnlab.suite.results import (VERDICTS, convergence_text, count_verdicts, fmt, measured_text, per_seed_text,
-                                  stack_text)
+from cnnlab.suite.claim_text import (VERDICTS, convergence_text, count_verdicts, fmt, measured_text, per_seed_text,
+                                     stack_text)
 
 SITE = "report"
 NOTEBOOK_PAGES = "notebooks"

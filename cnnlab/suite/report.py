@@ -27,9 +27,10 @@ import pandas as pd
 from cnnlab import paths
 from cnnlab.suite import coverage, html_report, params
 from cnnlab.suite.checks import check_summary, checked_text, previous_relabels, relabelled, with_check
-from cnnlab.suite.results import (RESULTS_FILE, VERDICTS, convergence_text, count_verdicts, fmt,
-                                  measured_text, per_seed_text, stack_text, write_json_atomic,
-                                  write_text_atomic)
+from cnnlab.suite.atomic import write_json_atomic, write_text_atomic
+from cnnlab.suite.claim_text import (VERDICTS, convergence_text, count_verdicts, fmt, measured_text, per_seed_text,
+                                     stack_text)
+from cnnlab.suite.results import RESULTS_FILE
 from cnnlab.suite.schema import load_results, read_results
 
 SCORECARD = "SCORECARD.md"

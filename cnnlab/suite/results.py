@@ -10,172 +10,19 @@ by a `cnnlab.rules.Rule` that is stored beside it as text, so a reader sees why 
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import resource
-import sys
-import tempfile
 from pathlib import Path
 
 from cnnlab import convergence, paths
-from cnnlab.backends import display_name
 from cnnlab.convergence import Evidence
 from cnnlab.rules import Rule, explain
+from cnnlab.suite.atomic import write_json_atomic
+from cnnlab.suite.claim_text import findings_markdown, verdict_counts
+from cnnlab.suite.process import imported_modules, peak_rss_mb
 
-VERDICTS = ("reproduced", "partial", "inconclusive", "not_reproduced", "not_applicable")
 RECORD_FILE = "record.json"
 RESULTS_FILE = "results.json"
 CHECK_SUFFIX = "-check"  # a check run of profile P lives in P-check/ beside P/
-
-
-def imported_modules() -> list[str]:
-    """The cnnlab source files this process has imported, relative to the package ("train.py"): the code a
-    run's results depend on, so that the cache key can leave the rest of the package out."""
-    found = set()
-    for name, module in list(sys.modules.items()):
-        source = getattr(module, "__file__", None)
-        if source and (name == "cnnlab" or name.startswith("cnnlab.")):
-            try:
-                found.add(Path(source).resolve().relative_to(paths.PACKAGE).as_posix())
-            except ValueError:  # a cnnlab imported from elsewhere: not this package's source
-                continue
-    return sorted(found)
-
-
-def write_json_atomic(path: Path, data) -> None:
-    """Write JSON to a temporary file in the same folder, then rename it over `path`."""
-    write_text_atomic(path, json.dumps(_finite(data), indent=2, default=_to_builtin, allow_nan=False) + "\n")
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` to a temporary file in the same folder, readable by everyone, then rename it over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _finite(value):
-    """JSON has no NaN or inf: store them as null (a diverged loss curve is a result, not an error)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if hasattr(value, "tolist") and not isinstance(value, Path):
-        return _finite(value.tolist())
-    return value
-
-
-def _to_builtin(value):
-    """numpy scalars and arrays, paths: to plain JSON types."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot store {type(value).__name__} in results.json")
-
-
-def fmt(value, unit: str = "") -> str:
-    """A number as a person reads it: thousands separators, floats to 5 significant digits."""
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        value = int(value)
-    text = f"{value:,}" if isinstance(value, int) else (f"{value:,.5g}" if math.isfinite(value) else str(value))
-    return f"{text} {unit}".strip()
-
-
-def stack_text(versions: dict) -> str:
-    """The backend and Keras a run used, as "TensorFlow 2.21.0, Keras 3.15.1"."""
-    backend = versions.get("backend") or "tensorflow"
-    return f"{display_name(backend)} {versions.get(backend)}, Keras {versions.get('keras')}"
-
-
-def measured_text(claim: dict) -> str:
-    """A claim's measured value as a reader should see it: a bound marked as one, and for a comparison
-    over seeds its interval in brackets."""
-    text = fmt(claim["measured"], claim["unit"])
-    bound = claim.get("bound")
-    if bound == "?":
-        text += " (censored both ways)"
-    elif bound:
-        text = f"{bound} {text}"
-    if "interval" in claim:
-        low, high = claim["interval"]
-        finite = all(isinstance(v, (int, float)) and math.isfinite(v) for v in (low, high))
-        span = f"{low:.4g}, {high:.4g}" if finite else "needs 2 seeds"
-        text += f" [{span}]"
-    return text
-
-
-def per_seed_text(claim: dict) -> str:
-    """The per-seed values of a comparison, a bound marked as one ("" for a single measurement)."""
-    if "per_seed" not in claim:
-        return ""
-    return ", ".join("n/a" if v is None else f"{c}{v:.4g}" for v, c in zip(claim["per_seed"], claim["censored"]))
-
-
-def convergence_text(claim: dict) -> str:
-    """A trained claim's convergence as the scorecard and the report show it: "At plateau: 3 of 3; at half the
-    budget: partial (1.2 pp)." ("" for a claim that trains nothing)."""
-    if "at_plateau" not in claim:
-        return ""
-    k, n = claim["at_plateau"]
-    half = claim.get("half_budget")
-    at_half = f"; at half the budget: {half['verdict']} ({fmt(half['measured'], claim['unit'])})" if half else ""
-    return f"At plateau: {k} of {n}{at_half}."
-
-
-def count_verdicts(claims: list[dict]) -> dict[str, int]:
-    """How many claims got each verdict: every verdict of VERDICTS in its order (0 where none did), then any other."""
-    counts = dict.fromkeys(VERDICTS, 0)
-    for claim in claims:
-        counts[claim["verdict"]] = counts.get(claim["verdict"], 0) + 1
-    return counts
-
-
-def verdict_counts(claims: list[dict]) -> str:
-    """"3 inconclusive, 1 reproduced": how many claims got each verdict."""
-    counts = {verdict: n for verdict, n in count_verdicts(claims).items() if n}
-    return ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items())) or "no claims"
-
-
-def findings_markdown(claims: list[dict]) -> str:
-    """The results paragraph of a notebook, rendered from its recorded claims: each claim's statement,
-    what was measured, over how many seeds, and the verdict the rule gave."""
-    lines = []
-    for c in claims:
-        expected = "" if c["expected"] is None else f"; the lecture: {fmt(c['expected'], c['unit'])}"
-        seeds = f" over {c['n_seeds']} seeds ({per_seed_text(c)})" if "per_seed" in c else ""
-        if c["measured"] is None and c["note"]:
-            seeds = f" ({c['note']})"
-        lines.append(f"- {c['statement']}: measured {measured_text(c)}{seeds}{expected}. "
-                     f"**{c['verdict'].replace('_', ' ')}** (`{c['id']}`)")
-    return "\n".join(lines)
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process in MiB: Linux's high-water mark of its own memory (VmHWM;
-    `getrusage` would also count the parent's pages a forked kernel shared before its exec), else
-    `getrusage`'s maximum (kilobytes on Linux, bytes on macOS)."""
-    try:
-        status = Path("/proc/self/status").read_text()
-        return round(int(status.split("VmHWM:")[1].split()[0]) / 1024, 1)
-    except (OSError, IndexError, ValueError):
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
 
 
 class Record:

@@ -33,7 +33,9 @@ import nbformat
 
 from cnnlab import backends, data, paths
 from cnnlab.suite.params import Experiment, resolve
-from cnnlab.suite.results import CHECK_SUFFIX, RECORD_FILE, RESULTS_FILE, verdict_counts, write_json_atomic
+from cnnlab.suite.atomic import write_json_atomic
+from cnnlab.suite.claim_text import verdict_counts
+from cnnlab.suite.results import CHECK_SUFFIX, RECORD_FILE, RESULTS_FILE
 from cnnlab.suite.schema import load_results
 
 KERNEL_ENV = {"MPLBACKEND": "Agg"}

@@ -18,7 +18,8 @@ from pathlib import Path
 import jsonschema
 
 from cnnlab import paths
-from cnnlab.suite.results import RESULTS_FILE, VERDICTS
+from cnnlab.suite.claim_text import VERDICTS
+from cnnlab.suite.results import RESULTS_FILE
 
 _NUMBER_OR_NULL = {"type": ["number", "null"]}
 _TEXT = {"type": "string"}

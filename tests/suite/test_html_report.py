@@ -16,7 +16,7 @@ from conftest import claim, fake_run, run_two_toys, use_workspace, write_toy
 
 from cnnlab.suite import report, verdicts
 from cnnlab.suite.verdicts import table_rows
-from cnnlab.suite.results import VERDICTS, findings_markdown
+from cnnlab.suite.claim_text import VERDICTS, findings_markdown
 from cnnlab.suite.schema import read_results
 
 REPO = Path(__file__).resolve().parents[2]

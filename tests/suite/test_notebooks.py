@@ -11,7 +11,7 @@ import pytest
 from cnnlab import paths
 from cnnlab.suite import params, runner
 from cnnlab.compare import decide_again
-from cnnlab.suite.results import VERDICTS
+from cnnlab.suite.claim_text import VERDICTS
 
 NOTEBOOKS = sorted(paths.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 

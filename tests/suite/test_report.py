@@ -11,7 +11,7 @@ from conftest import claim, fake_run, run_two_toys
 
 from cnnlab.suite import checks, report, verdicts
 from cnnlab.suite.verdicts import table_rows
-from cnnlab.suite.results import fmt
+from cnnlab.suite.claim_text import fmt
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""cnnlab.suite.results: atomic JSON writes and the notebook's Record."""
+"""cnnlab.suite.results, atomic and process: atomic JSON writes, the notebook's Record, a kernel's memory."""
 
 import json
 import math
@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from cnnlab.rules import at_most, exact, within
-from cnnlab.suite import results
-from cnnlab.suite.results import Record, write_json_atomic
+from cnnlab.suite import atomic, process, results
+from cnnlab.suite.atomic import write_json_atomic
+from cnnlab.suite.results import Record
 
 
 def folder_names(folder):
@@ -44,7 +45,7 @@ def test_write_json_atomic_replaces_by_rename(tmp_path, monkeypatch):
         replaced.append((os.path.basename(src), dst))
         real_replace(src, dst)
 
-    monkeypatch.setattr(results.os, "replace", spy)
+    monkeypatch.setattr(atomic.os, "replace", spy)
     write_json_atomic(path, {"v": 2})
     assert len(replaced) == 1 and replaced[0][1] == path
     assert replaced[0][0].startswith(".results.json.") and replaced[0][0].endswith(".tmp")
@@ -160,7 +161,7 @@ def test_table_figure_and_save_write_files(tmp_path):
     record = json.loads(saved.read_text())
     peak = record.pop("peak_rss_mb")
     assert {"paths.py", "rules.py", "suite/results.py"} <= set(record.pop("modules"))  # what this process imported
-    assert peak == pytest.approx(results.peak_rss_mb(), abs=200) and peak > 20  # this process's peak, MiB
+    assert peak == pytest.approx(process.peak_rss_mb(), abs=200) and peak > 20  # this process's peak, MiB
     assert record == dict(experiment="99_toy", seeds=[0, 1], metrics={"accuracy": 0.75},
                           tables={"layers": "tables/layers.csv"}, figures=["figures/curve.png"],
                           claims=rec.claims)
@@ -210,8 +211,8 @@ def test_peak_memory_is_the_process_own_not_its_parent_s():
 
     ballast = bytearray(400 * 2**20)  # 400 MiB resident in this (the parent) process when the child forks
     ballast[:: 4096] = b"x" * len(ballast[:: 4096])
-    child = subprocess.run([sys.executable, "-c", "from cnnlab.suite.results import peak_rss_mb; print(peak_rss_mb())"],
+    child = subprocess.run([sys.executable, "-c", "from cnnlab.suite.process import peak_rss_mb; print(peak_rss_mb())"],
                            capture_output=True, text=True, check=True)
-    assert results.peak_rss_mb() > 400
+    assert process.peak_rss_mb() > 400
     assert 5 < float(child.stdout) < 200
     del ballast

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from cnnlab.suite.results import write_json_atomic
+from cnnlab.suite.atomic import write_json_atomic
 from cnnlab.suite.schema import load_results, read_results
 from conftest import claim
 

@@ -1,0 +1,36 @@
+"""What a notebook's kernel process used: the cnnlab modules it imported (the code its results depend on) and
+its peak resident memory."""
+
+from __future__ import annotations
+
+import resource
+import sys
+from pathlib import Path
+
+from cnnlab import paths
+
+
+def imported_modules() -> list[str]:
+    """The cnnlab source files this process has imported, relative to the package ("train.py"): the code a
+    run's results depend on, so that the cache key can leave the rest of the package out."""
+    found = set()
+    for name, module in list(sys.modules.items()):
+        source = getattr(module, "__file__", None)
+        if source and (name == "cnnlab" or name.startswith("cnnlab.")):
+            try:
+                found.add(Path(source).resolve().relative_to(paths.PACKAGE).as_posix())
+            except ValueError:  # a cnnlab imported from elsewhere: not this package's source
+                continue
+    return sorted(found)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB: Linux's high-water mark of its own memory (VmHWM;
+    `getrusage` would also count the parent's pages a forked kernel shared before its exec), else
+    `getrusage`'s maximum (kilobytes on Linux, bytes on macOS)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        return round(int(status.split("VmHWM:")[1].split()[0]) / 1024, 1)
+    except (OSError, IndexError, ValueError):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
