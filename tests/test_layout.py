@@ -29,8 +29,23 @@ def test_science_never_imports_the_suite_or_the_experiments():
 
 
 def test_experiments_never_import_the_runner_or_the_report():
-    for path in (PACKAGE / "experiments").glob("*.py"):
+    experiments = list((PACKAGE / "experiments").rglob("*.py"))
+    assert len(experiments) >= 14
+    for path in experiments:
         assert not {m for m in imported_modules(path) if m.startswith(("cnnlab.suite.runner", "cnnlab.suite.report"))}
+
+
+def test_no_module_is_over_400_lines_and_no_notebook_over_90_code_lines():
+    import nbformat
+
+    from cnnlab import paths
+
+    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > 400}
+    assert long == {}
+    code_lines = {p.stem: sum(len([line for line in cell.source.splitlines() if line.strip()])
+                              for cell in nbformat.read(p, as_version=4).cells if cell.cell_type == "code")
+                  for p in paths.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")}
+    assert len(code_lines) == 10 and {name: n for name, n in code_lines.items() if n > 90} == {}
 
 
 def test_every_experiment_has_one_name_and_the_table_holds_its_other_names():
@@ -42,7 +57,9 @@ def test_every_experiment_has_one_name_and_the_table_holds_its_other_names():
     root = PACKAGE.parent
     for name, (module, prefix) in EXPERIMENTS.items():
         assert (root / "tests" / "experiments" / f"test_{name}.py").exists(), name
-        assert (PACKAGE / "experiments" / f"{module}.py").exists(), name
+        assert any((PACKAGE / "experiments" / f).exists() for f in (f"{module}.py", f"{module}/__init__.py")), name
         assert f'Record.start("{name}", ' in (paths.NOTEBOOKS / f"{name}.ipynb").read_text().replace('\\"', '"'), name
-    assert sorted(m for m, _ in EXPERIMENTS.values()) == sorted(p.stem for p in (PACKAGE / "experiments").glob("[a-z]*.py"))
+    modules = [p.stem for p in (PACKAGE / "experiments").glob("[a-z]*.py")]
+    packages = [p.parent.name for p in (PACKAGE / "experiments").glob("*/__init__.py")]
+    assert sorted(m for m, _ in EXPERIMENTS.values()) == sorted(modules + packages)
     assert len({prefix for _, prefix in EXPERIMENTS.values()}) == len(EXPERIMENTS)  # a claim id names its experiment
