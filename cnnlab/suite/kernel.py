@@ -4,7 +4,6 @@ start-up lines sent to the run's kernel.log, an interrupted notebook marked as s
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
@@ -15,6 +14,7 @@ import nbformat
 
 from cnnlab import paths
 from cnnlab.suite.params import Experiment
+from cnnlab.suite.process import stderr_to
 
 KERNEL_ENV = {"MPLBACKEND": "Agg"}
 
@@ -82,24 +82,6 @@ class _Progress(logging.Handler):
         pass
 
 
-@contextlib.contextmanager
-def _stderr_to(path: Path):
-    """Send this process's stderr (file descriptor 2, which the kernel inherits) to `path`: TensorFlow's
-    C++ start-up messages land in the run's kernel.log instead of the terminal. An empty log is removed."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(path, "ab") as log:
-        os.dup2(log.fileno(), 2)
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        if path.exists() and path.stat().st_size == 0:
-            path.unlink()
-
-
 def _executed_code_cells(notebook: Path) -> list[int]:
     """1-based numbers of the code cells as papermill counts them, its injected cell (after the
     parameters cell) included."""
@@ -132,7 +114,7 @@ def execute(exp: Experiment, params: dict, label: str, estimate_s: float | None,
     saved_env = {k: os.environ.get(k) for k in kernel_env}
     os.environ.update(kernel_env)
     try:
-        with _stderr_to(target.with_name("kernel.log")):
+        with stderr_to(target.with_name("kernel.log")):
             papermill.execute_notebook(
                 str(exp.notebook), str(target), parameters=params, kernel_name="python3",
                 progress_bar=False, log_output=True, stdout_file=progress, cwd=str(paths.NOTEBOOKS),

@@ -30,6 +30,7 @@ import nbformat
 import yaml
 
 from cnnlab import data, paths
+from cnnlab.suite.process import stderr_to
 
 PROFILES = ("smoke", "quick", "full")
 TOP_LEVEL_KEYS = ("title", "datasets", "profiles")
@@ -359,15 +360,8 @@ def check_across(exp: Experiment, values: dict) -> None:
         return
     import importlib
 
-    quiet = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"  # the module imports Keras: no start-up log lines before the run's own
-    try:
+    with stderr_to(os.devnull):  # the module imports Keras: TensorFlow's start-up lines are not ours to show
         check = getattr(importlib.import_module(f"cnnlab.experiments.{names.module}"), "check", None)
-    finally:
-        if quiet is None:
-            del os.environ["TF_CPP_MIN_LOG_LEVEL"]
-        else:
-            os.environ["TF_CPP_MIN_LOG_LEVEL"] = quiet
     if check is not None:
         try:
             check(values)

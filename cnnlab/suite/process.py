@@ -1,8 +1,10 @@
 """What a notebook's kernel process used: the cnnlab modules it imported (the code its results depend on) and
-its peak resident memory."""
+its peak resident memory; and where this process's native stderr goes meanwhile."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import resource
 import sys
 from pathlib import Path
@@ -34,3 +36,23 @@ def peak_rss_mb() -> float:
     except (OSError, IndexError, ValueError):
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
+
+
+@contextlib.contextmanager
+def stderr_to(path: Path | str):
+    """Send this process's stderr (file descriptor 2, which a kernel started meanwhile inherits) to `path`:
+    what native libraries write there (TensorFlow's C++ start-up lines, which no variable silences) lands in a
+    run's kernel.log, or in os.devnull, instead of the terminal. An empty log file is removed afterwards."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        path = Path(path)
+        if path.is_file() and path.stat().st_size == 0:
+            path.unlink()

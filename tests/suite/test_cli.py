@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import TOY_YAML, claim, fake_run, labels_as_images, write_toy
 
+from cnnlab import paths
 from cnnlab.suite import runner
 from cnnlab.suite.cli import main
 
@@ -337,3 +338,13 @@ def test_the_dead_kernel_of_an_interrupted_cell_is_not_logged_again():
 
     assert not KERNEL_STOPPED.filter(record(DeadKernelError("Kernel died")))
     assert KERNEL_STOPPED.filter(record(RuntimeError("anything else")))
+
+
+def test_a_rule_between_parameters_is_one_line_before_a_kernel_even_when_its_module_imports_keras():
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "cnnlab", "run", "04", "-p", "sweep_configs=[D]"], cwd=paths.ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == ["cnnlab: error: params/04_vgg_depth.yaml: sweep_configs must hold A, the net "
+                                        "the deeper ones are compared with; got ['D']"]
