@@ -61,7 +61,8 @@ run: setup data
 report: setup
 	$(BIN)/cnnlab report --profile $(PROFILE)
 
-# pytest workers (pytest-xdist): one per core as for JOBS; each smoke notebook runs once, by the first worker to need it
+# pytest workers (pytest-xdist): one per core as for JOBS; an experiment's tests share a worker (`xdist_group`), and
+# each smoke notebook runs once, by the first worker to need it
 test: setup data browser
 	$(BIN)/pytest -q -n $(JOBS) --dist loadgroup
 
