@@ -8,21 +8,24 @@ import numpy as np
 
 
 def pipeline(x: np.ndarray, y: np.ndarray, batch_size: int = 128, shuffle_seed: int | None = None,
-             repeat: bool = False):
+             repeat: bool = False, start: int = 0):
     """Batches of in-memory arrays for Keras's `fit` and `evaluate`, shuffled from a seed when given (each pass
-    in another order), endless when `repeat`: a prefetched tf.data pipeline on the TensorFlow backend with one
+    in another order), endless when `repeat`, then from its batch `start` on (a run that goes on from a step
+    sees the batches an unbroken run sees there): a prefetched tf.data pipeline on the TensorFlow backend with one
     device, an `ArrayBatches` on the other backends and on several devices (Keras draws a batch to build a
     distributed model before training, which would move tf.data's reshuffling on by a pass; the order of
     `ArrayBatches` follows from the pass alone).
 
     The tf.data pipeline shuffles the indices and gathers each batch from one copy of the arrays: the same
     batches as shuffling the images themselves, without a second and third copy in a shuffle buffer and a cache."""
+    if start and not repeat:
+        raise ValueError(f"only an endless pipeline starts at a later batch, got start={start} without repeat")
     if keras.backend.backend() != "tensorflow":
-        return ArrayBatches(x, y, batch_size, shuffle_seed, repeat)
+        return ArrayBatches(x, y, batch_size, shuffle_seed, repeat, start)
     import tensorflow as tf
 
     if tf.distribute.get_strategy().num_replicas_in_sync > 1:
-        return ArrayBatches(x, y, batch_size, shuffle_seed, repeat)
+        return ArrayBatches(x, y, batch_size, shuffle_seed, repeat, start)
 
     images, labels = tf.constant(x), tf.constant(y)
     ds = tf.data.Dataset.range(len(x))
@@ -30,7 +33,7 @@ def pipeline(x: np.ndarray, y: np.ndarray, batch_size: int = 128, shuffle_seed: 
         ds = ds.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size).map(lambda i: (tf.gather(images, i), tf.gather(labels, i)))
     ds = ds.prefetch(tf.data.AUTOTUNE)
-    return ds.repeat() if repeat else ds
+    return ds.repeat().skip(start) if repeat else ds
 
 
 class ArrayBatches(keras.utils.PyDataset):
@@ -38,12 +41,14 @@ class ArrayBatches(keras.utils.PyDataset):
     of a permutation drawn from (`seed`, p), or in the arrays' order without a seed. One pass per epoch (an
     epoch that did not draw every batch, such as Keras's look at the first batch before training, does not
     count), or endless when `repeat` (the pass then follows from the batch's index, so a step budget that
-    splits passes into several Keras epochs still sees every image once per pass). Fit it with shuffle=False:
-    Keras would otherwise shuffle the order of the batches too."""
+    splits passes into several Keras epochs still sees every image once per pass; its batch 0 is the endless
+    sequence's batch `start`). Fit it with shuffle=False: Keras would otherwise shuffle the order of the
+    batches too."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None = None, repeat: bool = False):
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None = None, repeat: bool = False,
+                 start: int = 0):
         super().__init__()
-        self.x, self.y, self.batch_size, self.seed, self.repeat = x, y, batch_size, seed, repeat
+        self.x, self.y, self.batch_size, self.seed, self.repeat, self.start = x, y, batch_size, seed, repeat, start
         self.per_pass = -(-len(x) // batch_size)
         self._epoch = 0
         self._drawn = set()  # the batches of this epoch drawn so far
@@ -57,7 +62,7 @@ class ArrayBatches(keras.utils.PyDataset):
         return self.per_pass
 
     def __getitem__(self, index):
-        pass_, position = divmod(index, self.per_pass) if self.repeat else (self._epoch, index)
+        pass_, position = divmod(self.start + index, self.per_pass) if self.repeat else (self._epoch, index)
         self._drawn.add(index)
         batch = self._indices(pass_)[position * self.batch_size:(position + 1) * self.batch_size]
         return self.x[batch], self.y[batch]

@@ -1,12 +1,14 @@
 """Seeded, deterministic training: by epochs (`fit`, and `run_seeds` for a set of configurations over
 paired seeds) or by SGD steps with the error on a fixed subset measured every few steps (`fit_steps`),
 stopping a run whose loss diverges, and, given a `cnnlab.convergence.Plateau`, one that has reached its
-plateau on the held-out split; such a run records its convergence and its measures at half its length."""
+plateau on the held-out split; such a run records its convergence and its measures at half its length (or,
+on a schedule that scales with the budget, those of a `HalfRun` branched off it)."""
 
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -81,6 +83,60 @@ class StopAtPlateau(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class Snapshot(keras.callbacks.Callback):
+    """The `training_state` once `at` steps are done (at the end of a measurement every `every` steps)."""
+
+    def __init__(self, at: int, every: int):
+        super().__init__()
+        if at < every or at % every:
+            raise ValueError(f"a snapshot is taken at the end of a measurement: a multiple of {every} steps, got {at}")
+        self.at, self.every, self.state = at, every, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) * self.every == self.at:
+            self.state = training_state(self.model)
+
+
+def training_state(model) -> tuple[list, list]:
+    """The weights and the optimizer's variables (momenta, step count, rate) of a trained `model`, as arrays."""
+    return model.get_weights(), [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
+
+
+def restore(model, state: tuple[list, list]) -> None:
+    """Put `training_state`'s weights and optimizer variables into `model` (compiled alike, trained or not)."""
+    model.set_weights(state[0])
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    if len(model.optimizer.variables) != len(state[1]):
+        raise ValueError(f"the optimizer has {len(model.optimizer.variables)} variables, the state {len(state[1])}")
+    for variable, value in zip(model.optimizer.variables, state[1]):
+        variable.assign(value)
+
+
+@dataclass(frozen=True)
+class HalfRun:
+    """The run at half the budget where the schedule scales with the budget (He et al.'s steps: the full run's
+    middle is still at the first rate). `builds` are the full run's, compiled for `steps` (half the budget). It
+    branches off the full run after `branch_at` steps, a step up to which both schedules agree, and trains on
+    to `steps` on the batches an unbroken run sees: the run from scratch at half the budget, for a quarter of
+    its cost."""
+
+    builds: dict
+    steps: int
+    branch_at: int
+
+    def train(self, key, seed: int, state, data, batch_size: int):
+        """The half-budget model of configuration `key` and `seed`, from the full run's `state` at `branch_at`,
+        and the step at which its loss diverged (None when it stayed finite)."""
+        model = self.builds[key](seed)
+        restore(model, state)
+        stop = StopOnDivergence()
+        model.fit(pipeline(data.x_train, data.y_train, batch_size, shuffle_seed=seed, repeat=True,
+                           start=self.branch_at), steps_per_epoch=self.steps - self.branch_at, epochs=1,
+                  shuffle=False, verbose=0, callbacks=[stop])
+        return model, stop.diverged_at_step and self.branch_at + stop.diverged_at_step
+
+
 def fit(model, data, epochs: int, batch_size: int = 128, seed: int = 0, verbose: int = 2, callbacks=(),
         plateau: convergence.Plateau | None = None) -> dict:
     """Fit a compiled `model` on a `cnnlab.data.Dataset`, shuffled from `seed`, one line per epoch; with a
@@ -115,13 +171,16 @@ def _converged(watch: list, every: int, cap: int, stop: StopOnDivergence) -> dic
     return dict(convergence=record, half_weights=half)
 
 
-def _measure_twice(model, history: dict, measure) -> dict:
+def _measure_twice(model, history: dict, measure, half_model=None) -> dict:
     """`measure(model, at_half=False)` (a dict) on the trained model and, for a run watched for its plateau,
-    `measure(model, at_half=True)` on its weights at half the run (each key prefixed `half_`), with the run's
-    convergence record."""
+    `measure(..., at_half=True)` on its weights at half the run, or on the `half_model` of a `HalfRun` (each
+    key prefixed `half_`), with the run's convergence record."""
     found = measure(model, False)
     if "convergence" not in history:
         return found
+    if half_model is not None:
+        found.update({f"half_{k}": v for k, v in measure(half_model, True).items()})
+        return dict(found, **history["convergence"])
     final = model.get_weights()
     model.set_weights(history["half_weights"])
     found.update({f"half_{k}": v for k, v in measure(model, True).items()})
@@ -217,19 +276,21 @@ class StopBelowError(keras.callbacks.Callback):
 
 
 def fit_steps(model, data, steps: int, every: int, probe, batch_size: int = 128, seed: int = 0,
-              stop_below: float | None = None, verbose: int = 2, plateau: convergence.Plateau | None = None) -> dict:
+              stop_below: float | None = None, verbose: int = 2, plateau: convergence.Plateau | None = None,
+              snapshot_at: int | None = None) -> dict:
     """Train a compiled model (with an accuracy metric) for up to `steps` steps; every `every` steps
     measure the error on the fixed `probe` = (x, y) set (None: no probe), one line per measurement. With a
     `plateau` (monitored on the probe set, which must then be held-out training images), stop once it has
-    reached its plateau.
+    reached its plateau. With `snapshot_at`, keep the `training_state` after that many steps.
 
     Returns `step`, `error` (on the probe set; None without one), `loss` (mean training loss of the last
-    `every` steps), `diverged_at_step` (None when the loss stayed finite) and, with a plateau, its
-    `convergence` record and `half_weights`.
+    `every` steps), `diverged_at_step` (None when the loss stayed finite), with a plateau its `convergence`
+    record and `half_weights`, and with `snapshot_at` the `snapshot` (None when the run stopped before).
     """
     stop = StopOnDivergence()
     watch = [] if plateau is None else [StopAtPlateau(plateau)]
-    callbacks = [stop, *watch] + ([StopBelowError(stop_below)] if stop_below is not None else [])
+    snapshot = [] if snapshot_at is None else [Snapshot(snapshot_at, every)]
+    callbacks = [stop, *watch, *snapshot] + ([StopBelowError(stop_below)] if stop_below is not None else [])
     train = pipeline(data.x_train, data.y_train, batch_size, shuffle_seed=seed, repeat=True)
     history = model.fit(
         train,
@@ -247,36 +308,45 @@ def fit_steps(model, data, steps: int, every: int, probe, batch_size: int = 128,
         loss=history["loss"],
         diverged_at_step=stop.diverged_at_step,
         **_converged(watch, every, steps, stop),
+        **({"snapshot": snapshot[0].state} if snapshot else {}),
     )
 
 
 def run_steps(builds: dict, seeds, data, steps: int, every: int, probe, batch_size: int = 128,
               stop_below: float | None = None, keys=("config",), describe=None,
-              plateau: convergence.Plateau | None = None) -> list[dict]:
+              plateau: convergence.Plateau | None = None, half_run: HalfRun | None = None) -> list[dict]:
     """Train every configuration of `builds` (key -> `build(seed)`, which returns a compiled model with an
     accuracy metric) by steps from each seed, paired like `run_seeds`, with `fit_steps` (the error on the
     fixed `probe` set every `every` steps, stopping early at `stop_below`, or at the `plateau` of the probe
-    set, which must then be held-out training images).
+    set, which must then be held-out training images). With a `half_run`, the half-budget measures are
+    those of its branch, not of the run's own middle.
 
     Returns one record per run, in key then seed order: the key split into `keys`, seed, the `curve`,
     final error and loss, diverged_at_step and `describe(model, run)`'s entries; with a plateau also
-    `describe`'s entries at half the run, prefixed `half_`, and the convergence record. One line per run."""
+    `describe`'s entries at half the budget, prefixed `half_`, and the convergence record (with a `half_run`,
+    `half_at` is its length and `half_diverged_at_step` its divergence). One line per run."""
+    if half_run is not None and plateau is None:
+        raise ValueError("a half-budget run checks a run judged at its plateau: give the plateau too")
     runs = []
     for key, build in builds.items():
         for seed in seeds:
             seed_everything(seed)
             model = build(seed)
             curve = fit_steps(model, data, steps, every, probe, batch_size, seed, stop_below, verbose=0,
-                              plateau=plateau)
+                              plateau=plateau, snapshot_at=half_run and half_run.branch_at)
             run = dict(zip(keys, key if isinstance(key, tuple) else (key,)), seed=seed,
-                       curve={k: v for k, v in curve.items() if k != "half_weights"},
+                       curve={k: v for k, v in curve.items() if k not in ("half_weights", "snapshot")},
                        final_error=curve["error"][-1], final_loss=curve["loss"][-1],
                        diverged_at_step=curve["diverged_at_step"])
 
             def measure(net, at_half, run=run):
                 return describe(net, dict(run, at_half=at_half)) if describe else {}
 
-            run.update(_measure_twice(model, curve, measure))
+            half_model = None
+            if half_run is not None and curve["snapshot"] is not None:
+                half_model, half_diverged = half_run.train(key, seed, curve["snapshot"], data, batch_size)
+                curve["convergence"].update(half_at=half_run.steps, half_diverged_at_step=half_diverged)
+            run.update(_measure_twice(model, curve, measure, half_model))
             runs.append(run)
             diverged = f", diverged at step {run['diverged_at_step']}" if run["diverged_at_step"] else ""
             print(f"{' '.join(str(run[k]) for k in keys)} seed {seed}: {curve['step'][-1]} steps, error "

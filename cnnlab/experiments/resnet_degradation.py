@@ -12,7 +12,7 @@ from cnnlab.compare import above, below, not_above, paired_difference, paired_ra
 from cnnlab.convergence import Plateau, evidence
 from cnnlab.models.cifar_resnet import PAPER_PARAMS_M, cifar_resnet, step_schedule
 from cnnlab.rules import at_least, at_most, exact, within
-from cnnlab.train import compile_sgd, curves_table, seed_everything
+from cnnlab.train import HalfRun, compile_sgd, curves_table, seed_everything
 
 SOURCE_HE = "He et al. 2016"
 SOURCE_VEIT = "Veit, Wilber & Belongie 2016"
@@ -56,6 +56,24 @@ def builds(depths, width_divisor: int, weight_decay: float, steps: int, learning
 
     return {(net, d): lambda s, net=net, d=d: build(net == "resnet", d, s) for net in ("plain", "resnet")
             for d in depths}
+
+
+def half_budget(depths, width_divisor: int, weight_decay: float, steps: int, learning_rate: float,
+                warmup_steps: int, momentum: float, every: int) -> HalfRun:
+    """The runs at half the budget: He et al.'s schedule scaled to half the steps (the full run's own middle is
+    still at the first rate). Each branches off its full run at the last measurement before the half
+    schedule's first drop (a quarter of the full steps), up to which both schedules agree."""
+    half = steps // 2
+    return HalfRun(builds(depths, width_divisor, weight_decay, half, learning_rate, warmup_steps, momentum), half,
+                   half // 2 // every * every)
+
+
+def check(params: dict) -> None:
+    """The rules between the notebook's parameters, which the runner applies before a kernel starts."""
+    every = -(-params["n_train"] // params["batch_size"])
+    if not params["warmup_epochs"] * every < params["epochs"] * every // 2 // 2:
+        raise ValueError(f"warmup_epochs must end before a quarter of the {params['epochs']} epochs (the half-budget "
+                         f"run's first drop), got {params['warmup_epochs']}")
 
 
 def last_phase_plateau(epochs: int, min_delta: float, patience: int) -> Plateau:

@@ -106,3 +106,12 @@ def test_gradient_norms_are_the_training_gradient_of_each_conv_kernel_and_leave_
             v.assign(a)  # the reference's training-mode call moved the BN statistics: put them back
     assert norms == pytest.approx([np.linalg.norm(s / 2) for s in summed], rel=1e-4)
     assert exp.gradient_reach(norms) == pytest.approx(norms[0] / norms[-1])
+
+
+def test_the_warm_up_must_end_before_the_half_budget_runs_first_drop():
+    from cnnlab.experiments.resnet_degradation import check
+
+    params = dict(n_train=256, batch_size=64, epochs=8, warmup_epochs=1)  # 4 steps an epoch, the drop at step 8
+    check(params)
+    with pytest.raises(ValueError, match="warmup_epochs must end before a quarter of the 8 epochs .* got 2"):
+        check(dict(params, warmup_epochs=2))

@@ -77,3 +77,14 @@ def test_pipeline_on_other_backends_is_array_batches(monkeypatch):
     x = np.arange(10, dtype=np.float32)
     made = batches.pipeline(x, x, 4, shuffle_seed=1, repeat=True)
     assert isinstance(made, batches.ArrayBatches) and made.repeat and made.seed == 1 and made.batch_size == 4
+
+
+def test_an_endless_pipeline_started_at_a_later_batch_goes_on_where_an_unbroken_one_is():
+    x = np.arange(10, dtype=np.int64)
+    unbroken = batches.pipeline(x, x, 4, shuffle_seed=2, repeat=True).take(9)
+    started = batches.pipeline(x, x, 4, shuffle_seed=2, repeat=True, start=5).take(4)
+    assert [b[0].numpy().tolist() for b in started] == [b[0].numpy().tolist() for b in unbroken][5:]
+    endless, later = (batches.ArrayBatches(x, x, 4, seed=2, repeat=True, start=s) for s in (0, 5))
+    assert [later[i][0].tolist() for i in range(4)] == [endless[i][0].tolist() for i in range(5, 9)]
+    with pytest.raises(ValueError, match="only an endless pipeline starts at a later batch, got start=5"):
+        batches.pipeline(x, x, 4, start=5)

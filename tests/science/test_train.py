@@ -219,3 +219,32 @@ def test_a_run_watched_for_its_plateau_stops_there_and_is_measured_again_at_half
                             describe=lambda model, run: {"half": run["at_half"]})
     assert (steps[0]["stop"], steps[0]["trained"], steps[0]["half_at"]) == ("plateau", 15, 10)
     assert steps[0]["half"] is False and steps[0]["half_half"] is True and "half_weights" not in steps[0]["curve"]
+
+
+def test_a_half_run_branched_off_the_full_run_is_the_run_from_scratch_at_half_the_budget(small):
+    from dataclasses import replace
+
+    from cnnlab.convergence import Plateau
+    from cnnlab.models.cifar_resnet import step_schedule
+
+    held_out = replace(small, x_train=small.x_train[:256], y_train=small.y_train[:256], x_val=small.x_train[256:320],
+                       y_val=small.y_train[256:320])
+    every, steps = 4, 32  # 8 measurements; the half schedule's first drop after 8 of its 16 steps
+
+    def build(total):
+        return lambda seed: train.compile_sgd(accuracy_cnn(0.05), step_schedule(total, 0.05, 2, 0.005))
+
+    half = train.HalfRun({"a": build(steps // 2)}, steps // 2, 8)
+    weights = dict(describe=lambda model, run: {"w": [w.copy() for w in model.get_weights()]})
+    runs = train.run_steps({"a": build(steps)}, [1], held_out, steps, every, (held_out.x_val, held_out.y_val), 64,
+                           plateau=Plateau("val_loss", 0.01, 2, stop_early=False), half_run=half, **weights)
+    assert (runs[0]["trained"], runs[0]["half_at"], runs[0]["half_diverged_at_step"]) == (32, 16, None)
+    train.seed_everything(1)
+    scratch = build(steps // 2)(1)
+    train.fit_steps(scratch, held_out, steps // 2, every, None, 64, seed=1, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(runs[0]["half_w"], scratch.get_weights()))
+    assert not all(np.array_equal(a, b) for a, b in zip(runs[0]["half_w"], runs[0]["w"]))
+    with pytest.raises(ValueError, match="give the plateau too"):
+        train.run_steps({"a": build(steps)}, [1], held_out, steps, every, None, half_run=half)
+    with pytest.raises(ValueError, match="a multiple of 4 steps, got 6"):
+        train.Snapshot(6, 4)

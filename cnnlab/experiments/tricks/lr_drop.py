@@ -14,20 +14,13 @@ from cnnlab.convergence import evidence
 from cnnlab.experiments.tricks.common import SECOND_PHASE_SEED, SOURCE_SEED, fit_curve, mean_test_error
 from cnnlab.models import conv_stack
 from cnnlab.models.convnet import stages_layout
-from cnnlab.train import StopAtPlateau, compile_sgd, seed_everything
+from cnnlab.train import StopAtPlateau, compile_sgd, restore, seed_everything, training_state
 
 
 def lr_build(stages, learning_rate: float, momentum: float):
     """build(seed): the conv net of `stages` (He init) by SGD at a constant `learning_rate`."""
     layout = stages_layout(stages)
     return lambda seed: compile_sgd(conv_stack(layout, seed=seed, init="he_normal"), learning_rate, momentum)
-
-
-def _restore(model, state) -> None:
-    """Put back the weights and the optimizer's variables (momenta, step count, rate) of `state`."""
-    model.set_weights(state[0])
-    for variable, value in zip(model.optimizer.variables, state[1]):
-        variable.assign(value)
 
 
 def lr_runs(build, seeds, ds, steps: int, every: int, batch_size: int, plateau: convergence.Plateau,
@@ -50,11 +43,11 @@ def lr_runs(build, seeds, ds, steps: int, every: int, batch_size: int, plateau: 
         before = fit_curve(model, ds, steps, every, batch_size, seed, [first])
         start = convergence.record(first.values, plateau, every, steps, before["diverged_at_step"] is not None)
         drop_at, rate = before["step"][-1], float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
-        state = model.get_weights(), [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
+        state = training_state(model)
         plateau_error = mean_test_error(model, first.weights[-window:], test)
         length = steps
         for net, new_rate in (("drop", rate / factor), ("constant", rate)):
-            _restore(model, state)
+            restore(model, state)
             model.optimizer.learning_rate = new_rate
             watch = StopAtPlateau(plateau if net == "drop" else dataclasses.replace(plateau, stop_early=False))
             after = fit_curve(model, ds, length, every, batch_size, SECOND_PHASE_SEED + seed, [watch])
