@@ -44,8 +44,8 @@ def deletable(model, include_downsampling: bool = True) -> list[str]:
 
 
 def lesioned(model, deleted=()) -> keras.Model:
-    """A copy of `model` with the blocks `deleted` removed (see the module's docstring), its other layers
-    under the same names with the same weights. No block deleted gives an exact copy."""
+    """`model` with the blocks `deleted` removed (see the module's docstring): a new graph through its other
+    layers, shared (the same weights, nothing copied or built). No block deleted gives the same net."""
     deleted = set(deleted)
     unknown, allowed = deleted - set(blocks(model)), deletable(model)
     if unknown:
@@ -66,10 +66,8 @@ def lesioned(model, deleted=()) -> keras.Model:
             continue
         if block in deleted and layer.name.endswith("_out") and not is_residual(model):
             sources = model.get_layer(f"{block}_conv1").input  # the block's input, past its removed convs
-        copy = type(layer).from_config(layer.get_config())
         mapped = [new[id(t)] for t in sources] if isinstance(sources, list) else new[id(sources)]
-        new[id(layer.output)] = copy(mapped)
-        copy.set_weights(layer.get_weights())
+        new[id(layer.output)] = layer(mapped)
     return keras.Model(inputs, new[id(model.output)], name=f"{model.name}_lesioned")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import keras
 import numpy as np
@@ -32,6 +32,40 @@ def seed_everything(seed: int) -> None:
     backend.clear_session()
     backend.seed(seed)
     backend.distribute()
+
+
+class TracedModels:
+    """One model per configuration whose training, evaluation and prediction functions Keras has traced,
+    trained again from each further seed instead of a fresh build whose functions would be traced anew (a
+    56-layer net's tracing costs as much as four epochs on 1,000 images)."""
+
+    def __init__(self):
+        self._by_key = {}
+
+    def build(self, key, build, seed: int):
+        """`build(seed)`'s model: the configuration's traced model put into the state of a fresh build (its
+        weights, random-seed states and untrained optimizer) where both match variable for variable and
+        compile alike, else the fresh build itself, which becomes the one kept."""
+        fresh = build(seed)
+        traced = self._by_key.get(key)
+        if traced is None or not _interchangeable(traced, fresh):
+            self._by_key[key] = fresh
+            return fresh
+        fresh.optimizer.build(fresh.trainable_variables)
+        for target, source in zip(traced.variables + traced.optimizer.variables,
+                                  fresh.variables + fresh.optimizer.variables):
+            target.assign(source)
+        return traced
+
+
+def _interchangeable(a, b) -> bool:
+    """Whether two compiled models have the same variables (path, shape, dtype, trainable) in the same order,
+    the same optimizer variables once built, and the same compile configuration."""
+    def layout(variables):
+        return [(v.path, tuple(v.shape), v.dtype, v.trainable) for v in variables]
+
+    return (a.optimizer.built and layout(a.variables) == layout(b.variables)
+            and a.get_compile_config() == b.get_compile_config())
 
 
 class StopOnDivergence(keras.callbacks.Callback):
@@ -98,19 +132,21 @@ class Snapshot(keras.callbacks.Callback):
 
 
 def training_state(model) -> tuple[list, list]:
-    """The weights and the optimizer's variables (momenta, step count, rate) of a trained `model`, as arrays."""
-    return model.get_weights(), [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
+    """The variables of a trained `model` (weights, BN statistics, random-seed states) and of its optimizer
+    (momenta, step count, rate), as arrays."""
+    return ([keras.ops.convert_to_numpy(v) for v in model.variables],
+            [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables])
 
 
 def restore(model, state: tuple[list, list]) -> None:
-    """Put `training_state`'s weights and optimizer variables into `model` (compiled alike, trained or not)."""
-    model.set_weights(state[0])
+    """Put `training_state`'s variables into `model` (compiled alike, trained or not)."""
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
-    if len(model.optimizer.variables) != len(state[1]):
-        raise ValueError(f"the optimizer has {len(model.optimizer.variables)} variables, the state {len(state[1])}")
-    for variable, value in zip(model.optimizer.variables, state[1]):
-        variable.assign(value)
+    for variables, values in zip((model.variables, model.optimizer.variables), state):
+        if len(variables) != len(values):
+            raise ValueError(f"the model has {len(variables)} variables here, the state {len(values)}")
+        for variable, value in zip(variables, values):
+            variable.assign(value)
 
 
 @dataclass(frozen=True)
@@ -124,11 +160,12 @@ class HalfRun:
     builds: dict
     steps: int
     branch_at: int
+    traced: TracedModels = field(default_factory=TracedModels, compare=False)
 
     def train(self, key, seed: int, state, data, batch_size: int):
         """The half-budget model of configuration `key` and `seed`, from the full run's `state` at `branch_at`,
         and the step at which its loss diverged (None when it stayed finite)."""
-        model = self.builds[key](seed)
+        model = self.traced.build(key, self.builds[key], seed)
         restore(model, state)
         stop = StopOnDivergence()
         model.fit(pipeline(data.x_train, data.y_train, batch_size, shuffle_seed=seed, repeat=True,
@@ -199,11 +236,11 @@ def run_seeds(builds: dict, seeds, data, epochs: int, measures: dict, batch_size
     measures, seconds per epoch after the first, diverged_at_step; with a plateau also the measures and
     `describe`'s entries at half the run, prefixed `half_`, and the convergence record) in key then seed
     order, and each run's Keras history by (key, seed). One line is printed per run."""
-    rows, histories = [], {}
+    rows, histories, traced = [], {}, TracedModels()
     for key, build in builds.items():
         for seed in seeds:
             seed_everything(seed)
-            model = build(seed)
+            model = traced.build(key, build, seed)
             history = fit(model, data, epochs, batch_size, seed, verbose=0, plateau=plateau)
             row = dict(zip(keys, key if isinstance(key, tuple) else (key,)), seed=seed, params=model.count_params())
 
@@ -327,11 +364,11 @@ def run_steps(builds: dict, seeds, data, steps: int, every: int, probe, batch_si
     `half_at` is its length and `half_diverged_at_step` its divergence). One line per run."""
     if half_run is not None and plateau is None:
         raise ValueError("a half-budget run checks a run judged at its plateau: give the plateau too")
-    runs = []
+    runs, traced = [], TracedModels()
     for key, build in builds.items():
         for seed in seeds:
             seed_everything(seed)
-            model = build(seed)
+            model = traced.build(key, build, seed)
             curve = fit_steps(model, data, steps, every, probe, batch_size, seed, stop_below, verbose=0,
                               plateau=plateau, snapshot_at=half_run and half_run.branch_at)
             run = dict(zip(keys, key if isinstance(key, tuple) else (key,)), seed=seed,

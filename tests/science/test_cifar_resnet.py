@@ -85,11 +85,12 @@ def test_shortcut_a_is_the_zero_padded_subsampled_input(images):
     assert tuple(ZeroPadShortcut(8, 2).compute_output_shape((None, 7, 7, 4))) == (None, 4, 4, 8)
 
 
-def test_no_deletion_is_an_exact_copy(images):
+def test_no_deletion_is_the_same_net_through_the_same_layers(images):
     for model in (tiny(), tiny(shortcut="B"), tiny(residual=False)):
-        copy = lesioned(model)
-        assert [layer.name for layer in copy.layers] == [layer.name for layer in model.layers]
-        np.testing.assert_array_equal(*numpy(copy(images), model(images)))
+        same = lesioned(model)
+        assert all(a is b for a, b in zip(same.layers[1:], model.layers[1:]))  # shared: nothing copied
+        assert len(same.layers) == len(model.layers)
+        np.testing.assert_array_equal(*numpy(same(images), model(images)))
 
 
 @pytest.mark.parametrize("shortcut, block", [("A", "stage1_block1"), ("A", "stage2_block1"), ("B", "stage3_block1")])
@@ -108,9 +109,7 @@ def test_deleting_a_plain_block_passes_its_input_on(images):
     model = tiny(residual=False)
     lesion = lesioned(model, ["stage1_block1"])
     stem = keras.Model(model.input, model.get_layer("stem_relu").output)
-    rest = keras.Model(lesion.get_layer("stage2_block1_conv1").input, lesion.output)
     after = keras.Model(model.get_layer("stage2_block1_conv1").input, model.output)
-    np.testing.assert_allclose(*numpy(lesion(images), rest(stem(images))), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(*numpy(lesion(images), after(stem(images))), rtol=1e-6, atol=1e-6)
 
 

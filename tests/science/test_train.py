@@ -248,3 +248,48 @@ def test_a_half_run_branched_off_the_full_run_is_the_run_from_scratch_at_half_th
         train.run_steps({"a": build(steps)}, [1], held_out, steps, every, None, half_run=half)
     with pytest.raises(ValueError, match="a multiple of 4 steps, got 6"):
         train.Snapshot(6, 4)
+
+
+def dropout_bn_cnn(seed, width=4):
+    """A net with every kind of state a traced model must take over: BN statistics and a dropout seed."""
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(width, 3), keras.layers.BatchNormalization(),
+                              keras.layers.ReLU(), keras.layers.Dropout(0.3, seed=seed), keras.layers.Flatten(),
+                              keras.layers.Dense(10)])
+    return train.compile_sgd(model, 0.05)
+
+
+def test_a_configuration_trained_from_another_seed_reuses_its_traced_model_with_the_same_numbers(small):
+    probe = (small.x_train[:100], small.y_train[:100])
+    state = dict(describe=lambda model, run: {"w": [w.copy() for w in model.get_weights()], "model": id(model)})
+    runs, _ = train.run_seeds({"a": dropout_bn_cnn}, [0, 1], small, 2, {"acc": probe}, batch_size=64, **state)
+    assert runs.model.nunique() == 1  # seed 1 trained the model seed 0 traced
+    train.seed_everything(1)
+    alone = dropout_bn_cnn(1)
+    train.fit(alone, small, 2, 64, 1, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(runs.w.iloc[1], alone.get_weights()))
+    assert runs.acc.iloc[1] == train.accuracy(alone, *probe)
+    steps = train.run_steps({"a": dropout_bn_cnn}, [0, 1], small, 12, 4, probe, 64, **state)
+    assert steps[0]["model"] == steps[1]["model"]
+    train.seed_everything(1)
+    alone = dropout_bn_cnn(1)
+    curve = train.fit_steps(alone, small, 12, 4, probe, 64, seed=1, verbose=0)
+    assert steps[1]["curve"]["loss"] == curve["loss"]
+    assert all(np.array_equal(a, b) for a, b in zip(steps[1]["w"], alone.get_weights()))
+
+
+def test_a_model_that_differs_from_the_traced_one_is_built_afresh(small):
+    traced = train.TracedModels()
+
+    def build(seed, make=dropout_bn_cnn):
+        train.seed_everything(seed)  # as run_seeds and run_steps do: the same variable names again
+        return traced.build("a", make, seed)
+
+    first = build(0)
+    assert build(1) is not first  # not trained yet, so nothing is traced
+    train.fit(first := build(1), small, 1, 64, 1, verbose=0)
+    assert build(2) is first
+    wider = build(3, lambda seed: dropout_bn_cnn(seed, width=5))
+    assert wider is not first and wider.layers[0].filters == 5
+    train.fit(wider, small, 1, 64, 3, verbose=0)
+    slower = build(4, lambda seed: train.compile_sgd(dropout_bn_cnn(seed, width=5), 0.01))
+    assert slower is not wider  # the same variables, compiled otherwise: not interchangeable
