@@ -72,7 +72,7 @@ test-backends: setup data
 	$(BIN)/python -m pip install --quiet -e '.[test,$(shell echo $(BACKENDS) | tr ' ' ',')]'
 	@for backend in $(BACKENDS); do \
 		echo "== KERAS_BACKEND=$$backend"; \
-		KERAS_BACKEND=$$backend $(BIN)/pytest -q -n $(JOBS) --dist loadgroup tests/science tests/experiments \
+		KERAS_BACKEND=$$backend $(BIN)/pytest -q -n $(JOBS) --dist loadgroup tests/test_*.py tests/models tests/experiments \
 			tests/suite/test_notebooks.py || exit 1; \
 	done
 

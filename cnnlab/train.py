@@ -6,8 +6,6 @@ on a schedule that scales with the budget, those of a `HalfRun` branched off it)
 
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import dataclass, field
 
 import keras
@@ -16,6 +14,7 @@ import pandas as pd
 
 from cnnlab import backend, convergence
 from cnnlab.batches import pipeline
+from cnnlab.callbacks import EpochTimer, Snapshot, StopAtPlateau, StopBelowError, StopOnDivergence, restore
 
 if backend.name() == "tensorflow":
     import tensorflow as tf
@@ -66,87 +65,6 @@ def _interchangeable(a, b) -> bool:
 
     return (a.optimizer.built and layout(a.variables) == layout(b.variables)
             and a.get_compile_config() == b.get_compile_config())
-
-
-class StopOnDivergence(keras.callbacks.Callback):
-    """Stop training when the loss becomes NaN or inf, and remember at which step."""
-
-    def __init__(self):
-        super().__init__()
-        self.diverged_at_step = None
-        self._step = 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._step += 1
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            self.diverged_at_step = self._step
-            self.model.stop_training = True
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Wall-clock seconds of each epoch."""
-
-    def __init__(self):
-        super().__init__()
-        self.seconds = []
-        self._start = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
-
-
-class StopAtPlateau(keras.callbacks.Callback):
-    """Stop once the monitored held-out quantity has reached its plateau (`cnnlab.convergence.reached`), and
-    keep the weights after every measurement, so that a run can be measured again at half its length."""
-
-    def __init__(self, plateau: convergence.Plateau):
-        super().__init__()
-        self.plateau = plateau
-        self.values, self.weights = [], []
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.plateau.monitor not in (logs or {}):
-            raise ValueError(f"the plateau monitors '{self.plateau.monitor}', which needs a held-out split")
-        self.values.append(float(logs[self.plateau.monitor]))
-        self.weights.append(self.model.get_weights())
-        if self.plateau.stop_early and convergence.reached(self.values, self.plateau):
-            self.model.stop_training = True
-
-
-class Snapshot(keras.callbacks.Callback):
-    """The `training_state` once `at` steps are done (at the end of a measurement every `every` steps)."""
-
-    def __init__(self, at: int, every: int):
-        super().__init__()
-        if at < every or at % every:
-            raise ValueError(f"a snapshot is taken at the end of a measurement: a multiple of {every} steps, got {at}")
-        self.at, self.every, self.state = at, every, None
-
-    def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) * self.every == self.at:
-            self.state = training_state(self.model)
-
-
-def training_state(model) -> tuple[list, list]:
-    """The variables of a trained `model` (weights, BN statistics, random-seed states) and of its optimizer
-    (momenta, step count, rate), as arrays."""
-    return ([keras.ops.convert_to_numpy(v) for v in model.variables],
-            [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables])
-
-
-def restore(model, state: tuple[list, list]) -> None:
-    """Put `training_state`'s variables into `model` (compiled alike, trained or not)."""
-    if not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
-    for variables, values in zip((model.variables, model.optimizer.variables), state):
-        if len(variables) != len(values):
-            raise ValueError(f"the model has {len(variables)} variables here, the state {len(values)}")
-        for variable, value in zip(variables, values):
-            variable.assign(value)
 
 
 @dataclass(frozen=True)
@@ -300,25 +218,13 @@ def _compile(model, optimizer, steps_per_execution: int = 1):
     return model
 
 
-class StopBelowError(keras.callbacks.Callback):
-    """Stop once the error on the probe set (Keras's val_accuracy) drops to `threshold` or below."""
-
-    def __init__(self, threshold: float):
-        super().__init__()
-        self.threshold = threshold
-
-    def on_epoch_end(self, epoch, logs=None):
-        if 1.0 - (logs or {}).get("val_accuracy", 0.0) <= self.threshold:
-            self.model.stop_training = True
-
-
 def fit_steps(model, data, steps: int, every: int, probe, batch_size: int = 128, seed: int = 0,
               stop_below: float | None = None, verbose: int = 2, plateau: convergence.Plateau | None = None,
               snapshot_at: int | None = None) -> dict:
     """Train a compiled model (with an accuracy metric) for up to `steps` steps; every `every` steps
     measure the error on the fixed `probe` = (x, y) set (None: no probe), one line per measurement. With a
     `plateau` (monitored on the probe set, which must then be held-out training images), stop once it has
-    reached its plateau. With `snapshot_at`, keep the `training_state` after that many steps.
+    reached its plateau. With `snapshot_at`, keep the `callbacks.training_state` after that many steps.
 
     Returns `step`, `error` (on the probe set; None without one), `loss` (mean training loss of the last
     `every` steps), `diverged_at_step` (None when the loss stayed finite), with a plateau its `convergence`

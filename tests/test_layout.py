@@ -63,3 +63,13 @@ def test_every_experiment_has_one_name_and_the_table_holds_its_other_names():
     packages = [p.parent.name for p in (PACKAGE / "experiments").glob("*/__init__.py")]
     assert sorted(m for m, _ in EXPERIMENTS.values()) == sorted(modules + packages)
     assert len({prefix for _, prefix in EXPERIMENTS.values()}) == len(EXPERIMENTS)  # a claim id names its experiment
+
+
+def test_the_tests_mirror_the_package():
+    tests = Path(__file__).parent
+    subpackages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    assert {p.name for p in tests.iterdir() if p.is_dir() and not p.name.startswith((".", "__"))} == subpackages
+    modules = {p.stem for p in PACKAGE.glob("*.py")}
+    unmatched = [p.name for p in tests.glob("test_*.py") if p.name != "test_layout.py"
+                 and not any(p.stem.removeprefix("test_").startswith(m) for m in modules)]
+    assert unmatched == []

@@ -8,7 +8,8 @@ import numpy as np
 
 from cnnlab import data
 from cnnlab.batches import pipeline
-from cnnlab.train import StopOnDivergence, accuracy, trailing_mean
+from cnnlab.callbacks import StopOnDivergence
+from cnnlab.train import accuracy, trailing_mean
 
 SOURCE_BN = "Ioffe & Szegedy 2015"
 SOURCE_DROPOUT = "Srivastava et al. 2014"

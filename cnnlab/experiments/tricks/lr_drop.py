@@ -14,7 +14,8 @@ from cnnlab.convergence import evidence
 from cnnlab.experiments.tricks.common import SECOND_PHASE_SEED, SOURCE_SEED, fit_curve, mean_test_error
 from cnnlab.models import conv_stack
 from cnnlab.models.convnet import stages_layout
-from cnnlab.train import StopAtPlateau, compile_sgd, restore, seed_everything, training_state
+from cnnlab.callbacks import StopAtPlateau, restore, training_state
+from cnnlab.train import compile_sgd, seed_everything
 
 
 def lr_build(stages, learning_rate: float, momentum: float):

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from cnnlab import data, train
+from cnnlab import callbacks, data, train
 
 
 @pytest.fixture(scope="module")
@@ -247,7 +247,7 @@ def test_a_half_run_branched_off_the_full_run_is_the_run_from_scratch_at_half_th
     with pytest.raises(ValueError, match="give the plateau too"):
         train.run_steps({"a": build(steps)}, [1], held_out, steps, every, None, half_run=half)
     with pytest.raises(ValueError, match="a multiple of 4 steps, got 6"):
-        train.Snapshot(6, 4)
+        callbacks.Snapshot(6, 4)
 
 
 def dropout_bn_cnn(seed, width=4):
@@ -293,3 +293,4 @@ def test_a_model_that_differs_from_the_traced_one_is_built_afresh(small):
     train.fit(wider, small, 1, 64, 3, verbose=0)
     slower = build(4, lambda seed: train.compile_sgd(dropout_bn_cnn(seed, width=5), 0.01))
     assert slower is not wider  # the same variables, compiled otherwise: not interchangeable
+
