@@ -9,7 +9,8 @@ at its cap, where the same test tells whether it was still improving.
 A claim is about trained nets (final or best error, a train-test gap, degradation, transfer) or about
 training itself (steps to a threshold, curves). A claim about trained nets is decided only when every run
 behind it reached its plateau and the same rule gives the same verdict at half the budget (the same runs,
-measured at half their length); otherwise it is `inconclusive`, budget-limited.
+measured at half their length, or on a schedule that scales with the budget runs of half of it, branched off
+them: `train.HalfRun`); otherwise it is `inconclusive`, budget-limited.
 """
 
 from __future__ import annotations
