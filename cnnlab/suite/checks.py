@@ -1,8 +1,9 @@
 """Check runs (`cnnlab run --check`: the same run on another floating-point path) applied to the report: a
 claim whose verdict differs between a run and its check run gets the weaker of the two (`weaker`), both in its
 note, for that verdict depends on the machine. A check run made with other parameter values is not applied.
-Where an experiment has no check run here, the verdicts the last checked report's check runs changed are named
-(`relabelled`), so that an unchecked scorecard still says what a checked one reports."""
+Where an experiment has no check run here, the verdicts the last checked report's check runs changed stay changed
+where its run decides as the checked one did (`with_carried`), and are named where it now decides otherwise
+(`relabelled`), so that an unchecked scorecard never reads stronger than the checked one it replaces."""
 
 from __future__ import annotations
 
@@ -59,19 +60,45 @@ def other_parameters(ours: dict, theirs: dict) -> list[str]:
     return sorted(key for key in ours.keys() & theirs.keys() if ours[key] != theirs[key])
 
 
+def with_carried(run: dict, previous: list[dict]) -> dict:
+    """`run`, when it has no check run applied here, with the relabels of the last checked report (`previous`,
+    as `previous_relabels` reads them) carried over where this run decided as that checked run did (`ran`):
+    such a verdict was shown to depend on the floating-point path, so it keeps the weaker verdict until a check
+    run here decides it again. The claim's note says so; `unstable` lists it, marked `carried`."""
+    if run.get("checked") is not None:
+        return run
+    carried = {r["id"]: r for r in previous if r["experiment"] == run["experiment"]}
+    claims, unstable = [], list(run["unstable"])
+    for claim in run["claims"]:
+        found = carried.get(claim["id"])
+        if found is not None and found["ran"] == claim["verdict"] != found["verdict"]:
+            check = found.get("check", found["verdict"])
+            why = (f"{claim['verdict']} here as in the last checked report, whose check run decided {check} on "
+                   f"another floating-point path: the verdict depends on the machine; reported {found['verdict']} "
+                   "until a check run here decides it again")
+            unstable.append(dict(id=claim["id"], ran=claim["verdict"], check=check, verdict=found["verdict"],
+                                 carried=True))
+            claim = dict(claim, verdict=found["verdict"], note=explain(claim["note"], why))
+        claims.append(claim)
+    return dict(run, claims=claims, unstable=unstable)
 
 
 def check_summary(runs: list[dict], missing: dict[str, str], relabels: list[dict] = ()) -> str:
     """What the check runs cover, for the scorecard's header and the report: "Checked: k of n experiments", and
-    the verdicts that the last checked report changed for an experiment without a check run here (`relabels`
-    marked `carried`)."""
+    for an experiment without a check run here the verdicts that the last checked report changed (`relabels`
+    marked `carried`): kept, or named where its run now decides otherwise."""
     checked = [run for run in runs if run.get("checked") is not None]
     total = len(runs) + len(missing)
-    carried = [r for r in relabels if r.get("carried")]
-    elsewhere = (f" Without a check run here, {len(carried)} claims read as their runs decided them, where the last "
-                 "checked report's check runs changed them: " + "; ".join(
-                     f"`{r['id']}` ({r['experiment']}) {r['ran']} here, {r['verdict']} when checked" for r in carried)
-                 + ".") if carried else ""
+    kept = [r for r in relabels if r.get("carried") and r.get("applied", True)]
+    named = [r for r in relabels if r.get("carried") and not r.get("applied", True)]
+    elsewhere = (f" Without a check run here, {len(kept)} claims keep the weaker verdict the last checked report's "
+                 "check runs gave them, their runs deciding as the checked ones did: " + "; ".join(
+                     f"`{r['id']}` ({r['experiment']}) {r['ran']} here, reported {r['verdict']}" for r in kept)
+                 + ".") if kept else ""
+    elsewhere += (f" {len(named)} claims read as their runs now decide them, otherwise than when the last checked "
+                  "report's check runs changed them: " + "; ".join(
+                      f"`{r['id']}` ({r['experiment']}) {r['ran']} then, reported {r['verdict']} then" for r in named)
+                  + ".") if named else ""
     stale = [run for run in runs if run.get("stale_check")]
     elsewhere += (" Not applied: " + "; ".join(
         f"the check run of {run['experiment']}, made with other values of {', '.join(run['stale_check'])}"
@@ -89,12 +116,15 @@ def check_summary(runs: list[dict], missing: dict[str, str], relabels: list[dict
 
 def relabelled(runs: list[dict], previous: list[dict]) -> list[dict]:
     """The claims whose reported verdict a check run changed (experiment, id, ran, check, verdict): from this
-    report's check runs, and for an experiment run without one here, as the last report recorded them
-    (`previous`, marked `carried`), so that an unchecked scorecard still names what a checked one reports."""
+    report's check runs and, for an experiment run without one here, those `with_carried` kept (marked
+    `carried`) and the other relabels of the last report (`previous`) its run now decides otherwise (marked
+    `carried`, not `applied`), so that the next report carries them on."""
     checked = {run["experiment"] for run in runs if run.get("checked") is not None}
     unchecked = {run["experiment"] for run in runs} - checked
     own = [dict(experiment=run["experiment"], **u) for run in runs for u in run["unstable"] if u["verdict"] != u["ran"]]
-    return own + [dict(r, carried=True) for r in previous if r["experiment"] in unchecked]
+    kept = {(r["experiment"], r["id"]) for r in own}
+    return own + [dict(r, carried=True, applied=False) for r in previous
+                  if r["experiment"] in unchecked and (r["experiment"], r["id"]) not in kept]
 
 
 def previous_relabels(summary_file: Path) -> list[dict]:
@@ -112,5 +142,6 @@ def checked_text(run: dict) -> str:
     if run.get("stale_check"):
         return f"; check run not applied: other values of {', '.join(run['stale_check'])}"
     if run.get("checked") is None:
-        return ""
+        kept = sum(bool(u.get("carried")) for u in run["unstable"])
+        return f"; no check run here, {kept} verdicts kept from the last checked report's" if kept else ""
     return f"; check run: {len(run['unstable'])} of {run['checked']} verdicts differ"

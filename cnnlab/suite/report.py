@@ -26,7 +26,8 @@ import pandas as pd
 
 from cnnlab import paths
 from cnnlab.suite import coverage, html_report, params
-from cnnlab.suite.checks import check_summary, checked_text, previous_relabels, relabelled, with_check
+from cnnlab.suite.checks import (check_summary, checked_text, previous_relabels, relabelled, with_carried,
+                                 with_check)
 from cnnlab.suite.atomic import write_json_atomic, write_text_atomic
 from cnnlab.suite.claim_text import (VERDICTS, convergence_text, count_verdicts, fmt, measured_text, per_seed_text,
                                      stack_text)
@@ -298,7 +299,9 @@ def build(profile: str = COMMITTED_PROFILE) -> Written:
     work = paths.emptied(paths.RESULTS / f".report-{profile}.partial")
     missing = missing_runs(runs, profile)
     runs = [dict(run, table_files=export_tables(run, work), figure_files=export_figures(run, work)) for run in runs]
-    relabels = relabelled(runs, previous_relabels(root / SUMMARY))
+    previous = previous_relabels(root / SUMMARY)
+    runs = [with_carried(run, previous) for run in runs]
+    relabels = relabelled(runs, previous)
     checked = check_summary(runs, missing, relabels)
     deck_claims, found = coverage.load(), {c["id"]: run["experiment"] for run in runs for c in run["claims"]}
     covered = coverage.summary(deck_claims, found)

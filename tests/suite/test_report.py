@@ -195,7 +195,7 @@ def test_a_check_run_of_other_parameters_is_not_applied(toy_root):
     assert "| 02_b | b.x | about b.x | 1 | 2 | inconclusive |" in " ".join(text.split())
 
 
-def test_an_unchecked_scorecard_names_the_verdicts_the_last_checked_one_changed(toy_root):
+def test_an_unchecked_scorecard_keeps_the_verdicts_the_last_checked_one_weakened_while_its_runs_decide_alike(toy_root):
     fake_run(toy_root, "01_a", "quick", [claim("a.x", "reproduced"), claim("a.y", "partial")])
     fake_run(toy_root, "01_a", "quick-check", [claim("a.x", "inconclusive"), claim("a.y", "reproduced")])
     fake_run(toy_root, "02_b", "quick", [claim("b.x", "reproduced")])
@@ -207,11 +207,22 @@ def test_an_unchecked_scorecard_names_the_verdicts_the_last_checked_one_changed(
     for _ in range(2):  # and again from the unchecked report's own summary
         written = report.build("quick")
         text = written.scorecard.read_text()
-        assert ("`make check-verdicts` runs the checks. Without a check run here, 1 claims read as their runs decided "
-                "them, where the last checked report's check runs changed them: `a.x` (01_a) reproduced here, "
-                "inconclusive when checked.\n") in text
-    assert "a.x (01_a) reproduced here, inconclusive when checked" in BeautifulSoup(
+        assert ("`make check-verdicts` runs the checks. Without a check run here, 1 claims keep the weaker verdict the "
+                "last checked report's check runs gave them, their runs deciding as the checked ones did: `a.x` (01_a) "
+                "reproduced here, reported inconclusive.\n") in text
+        assert [r[5] for r in table_rows(text)[1:]] == ["inconclusive", "partial", "reproduced"]
+        assert "- **01_a**: 12 s, seeds [0, 1], TensorFlow 2.21.0, Keras 3.15.1; no check run here, 1 verdicts kept " \
+               "from the last checked report's\n" in text
+        assert ("reproduced here as in the last checked report, whose check run decided inconclusive on another "
+                "floating-point path: the verdict depends on the machine; reported inconclusive until a check run "
+                "here decides it again") in text
+    assert "a.x (01_a) reproduced here, reported inconclusive" in BeautifulSoup(
         written.index.read_text(), "html.parser").select_one("#checked").get_text()
+    fake_run(toy_root, "01_a", "quick", [claim("a.x", "partial"), claim("a.y", "partial")])  # decided otherwise now
+    text = report.build("quick").scorecard.read_text()
+    assert [r[5] for r in table_rows(text)[1:]] == ["partial", "partial", "reproduced"]
+    assert ("1 claims read as their runs now decide them, otherwise than when the last checked report's check runs "
+            "changed them: `a.x` (01_a) reproduced then, reported inconclusive then.\n") in text
 
 
 def test_verdict_changes_between_two_scorecards_by_experiment_and_claim():
