@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from cnnlab import backend, convergence
+from cnnlab import backend, convergence, tasks
 from cnnlab.batches import pipeline
 from cnnlab.callbacks import EpochTimer, Snapshot, StopAtPlateau, StopBelowError, StopOnDivergence, restore
 
@@ -144,37 +144,45 @@ def _measure_twice(model, history: dict, measure, half_model=None) -> dict:
 
 
 def run_seeds(builds: dict, seeds, data, epochs: int, measures: dict, batch_size: int = 128, keys=("config",),
-              describe=None, plateau: convergence.Plateau | None = None) -> tuple[pd.DataFrame, dict]:
+              describe=None, plateau: convergence.Plateau | None = None,
+              workers: int = 1) -> tuple[pd.DataFrame, dict]:
     """Train every configuration of `builds` (key -> `build(seed)`, which returns a compiled model) by
     epochs from each seed, paired: one seed builds, initialises and feeds every configuration alike.
     `measures` maps a column name to (x, y), whose top-1 accuracy is measured after training. With a
-    `plateau`, a run stops once `data.x_val` stops improving (`epochs` is then the cap).
+    `plateau`, a run stops once `data.x_val` stops improving (`epochs` is then the cap). With `workers` > 1,
+    that many runs at once in worker processes (`cnnlab.tasks`), with the same numbers.
 
     Returns one row per run (the key split into `keys`, seed, params, `describe(model, row)`'s entries, the
     measures, seconds per epoch after the first, diverged_at_step; with a plateau also the measures and
     `describe`'s entries at half the run, prefixed `half_`, and the convergence record) in key then seed
     order, and each run's Keras history by (key, seed). One line is printed per run."""
-    rows, histories, traced = [], {}, TracedModels()
-    for key, build in builds.items():
-        for seed in seeds:
-            seed_everything(seed)
-            model = traced.build(key, build, seed)
-            history = fit(model, data, epochs, batch_size, seed, verbose=0, plateau=plateau)
-            row = dict(zip(keys, key if isinstance(key, tuple) else (key,)), seed=seed, params=model.count_params())
+    traced = TracedModels()
 
-            def measure(net, at_half, row=row):
-                found = describe(net, dict(row, at_half=at_half)) if describe else {}
-                return found | {name: accuracy(net, x, y) for name, (x, y) in measures.items()}
+    def run(item) -> tuple[dict, dict]:
+        key, seed = item
+        seed_everything(seed)
+        model = traced.build(key, builds[key], seed)
+        history = fit(model, data, epochs, batch_size, seed, verbose=0, plateau=plateau)
+        row = dict(zip(keys, key if isinstance(key, tuple) else (key,)), seed=seed, params=model.count_params())
 
-            row.update(_measure_twice(model, history, measure))
-            row.update(s_per_epoch=float(np.median(history["epoch_s"][1:] or history["epoch_s"])),
-                       diverged_at_step=history["diverged_at_step"])
-            rows.append(row)
-            histories[(key, seed)] = {k: v for k, v in history.items() if k != "half_weights"}
-            label = " ".join(str(row[k]) for k in keys)
-            measured = "".join(f", {name} {row[name]:.4f}" for name in measures)
-            print(f"{label} seed {seed}: {row['params']:,} params{measured}, {row['s_per_epoch']:.1f} s/epoch"
-                  f"{_stop_text(row)}")
+        def measure(net, at_half):
+            found = describe(net, dict(row, at_half=at_half)) if describe else {}
+            return found | {name: accuracy(net, x, y) for name, (x, y) in measures.items()}
+
+        row.update(_measure_twice(model, history, measure))
+        row.update(s_per_epoch=float(np.median(history["epoch_s"][1:] or history["epoch_s"])),
+                   diverged_at_step=history["diverged_at_step"])
+        return row, {k: v for k, v in history.items() if k != "half_weights"}
+
+    rows, histories = [], {}
+    items = [(key, seed) for key in builds for seed in seeds]
+    for (key, seed), (row, history) in zip(items, tasks.ordered(run, items, workers)):
+        rows.append(row)
+        histories[(key, seed)] = history
+        label = " ".join(str(row[k]) for k in keys)
+        measured = "".join(f", {name} {row[name]:.4f}" for name in measures)
+        print(f"{label} seed {seed}: {row['params']:,} params{measured}, {row['s_per_epoch']:.1f} s/epoch"
+              f"{_stop_text(row)}")
     return pd.DataFrame(rows), histories
 
 
@@ -257,12 +265,14 @@ def fit_steps(model, data, steps: int, every: int, probe, batch_size: int = 128,
 
 def run_steps(builds: dict, seeds, data, steps: int, every: int, probe, batch_size: int = 128,
               stop_below: float | None = None, keys=("config",), describe=None,
-              plateau: convergence.Plateau | None = None, half_run: HalfRun | None = None) -> list[dict]:
+              plateau: convergence.Plateau | None = None, half_run: HalfRun | None = None,
+              workers: int = 1) -> list[dict]:
     """Train every configuration of `builds` (key -> `build(seed)`, which returns a compiled model with an
     accuracy metric) by steps from each seed, paired like `run_seeds`, with `fit_steps` (the error on the
     fixed `probe` set every `every` steps, stopping early at `stop_below`, or at the `plateau` of the probe
     set, which must then be held-out training images). With a `half_run`, the half-budget measures are
-    those of its branch, not of the run's own middle.
+    those of its branch, not of the run's own middle. With `workers` > 1, that many runs at once in worker
+    processes (`cnnlab.tasks`), with the same numbers.
 
     Returns one record per run, in key then seed order: the key split into `keys`, seed, the `curve`,
     final error and loss, diverged_at_step and `describe(model, run)`'s entries; with a plateau also
@@ -270,30 +280,34 @@ def run_steps(builds: dict, seeds, data, steps: int, every: int, probe, batch_si
     `half_at` is its length and `half_diverged_at_step` its divergence). One line per run."""
     if half_run is not None and plateau is None:
         raise ValueError("a half-budget run checks a run judged at its plateau: give the plateau too")
-    runs, traced = [], TracedModels()
-    for key, build in builds.items():
-        for seed in seeds:
-            seed_everything(seed)
-            model = traced.build(key, build, seed)
-            curve = fit_steps(model, data, steps, every, probe, batch_size, seed, stop_below, verbose=0,
-                              plateau=plateau, snapshot_at=half_run and half_run.branch_at)
-            run = dict(zip(keys, key if isinstance(key, tuple) else (key,)), seed=seed,
-                       curve={k: v for k, v in curve.items() if k not in ("half_weights", "snapshot")},
-                       final_error=curve["error"][-1], final_loss=curve["loss"][-1],
-                       diverged_at_step=curve["diverged_at_step"])
+    traced = TracedModels()
 
-            def measure(net, at_half, run=run):
-                return describe(net, dict(run, at_half=at_half)) if describe else {}
+    def run_one(item) -> dict:
+        key, seed = item
+        seed_everything(seed)
+        model = traced.build(key, builds[key], seed)
+        curve = fit_steps(model, data, steps, every, probe, batch_size, seed, stop_below, verbose=0,
+                          plateau=plateau, snapshot_at=half_run and half_run.branch_at)
+        run = dict(zip(keys, key if isinstance(key, tuple) else (key,)), seed=seed,
+                   curve={k: v for k, v in curve.items() if k not in ("half_weights", "snapshot")},
+                   final_error=curve["error"][-1], final_loss=curve["loss"][-1],
+                   diverged_at_step=curve["diverged_at_step"])
 
-            half_model = None
-            if half_run is not None and curve["snapshot"] is not None:
-                half_model, half_diverged = half_run.train(key, seed, curve["snapshot"], data, batch_size)
-                curve["convergence"].update(half_at=half_run.steps, half_diverged_at_step=half_diverged)
-            run.update(_measure_twice(model, curve, measure, half_model))
-            runs.append(run)
-            diverged = f", diverged at step {run['diverged_at_step']}" if run["diverged_at_step"] else ""
-            print(f"{' '.join(str(run[k]) for k in keys)} seed {seed}: {curve['step'][-1]} steps, error "
-                  f"{run['final_error']:.3f}, loss {run['final_loss']:.3f}{diverged}{_stop_text(run)}")
+        def measure(net, at_half):
+            return describe(net, dict(run, at_half=at_half)) if describe else {}
+
+        half_model = None
+        if half_run is not None and curve["snapshot"] is not None:
+            half_model, half_diverged = half_run.train(key, seed, curve["snapshot"], data, batch_size)
+            curve["convergence"].update(half_at=half_run.steps, half_diverged_at_step=half_diverged)
+        return run | _measure_twice(model, curve, measure, half_model)
+
+    runs = []
+    for run in tasks.ordered(run_one, [(key, seed) for key in builds for seed in seeds], workers):
+        runs.append(run)
+        diverged = f", diverged at step {run['diverged_at_step']}" if run["diverged_at_step"] else ""
+        print(f"{' '.join(str(run[k]) for k in keys)} seed {run['seed']}: {run['curve']['step'][-1]} steps, error "
+              f"{run['final_error']:.3f}, loss {run['final_loss']:.3f}{diverged}{_stop_text(run)}")
     return runs
 
 

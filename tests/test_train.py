@@ -294,3 +294,18 @@ def test_a_model_that_differs_from_the_traced_one_is_built_afresh(small):
     slower = build(4, lambda seed: train.compile_sgd(dropout_bn_cnn(seed, width=5), 0.01))
     assert slower is not wider  # the same variables, compiled otherwise: not interchangeable
 
+
+
+def test_runs_in_worker_processes_give_the_numbers_of_runs_one_after_another(small):
+    probe = (small.x_train[:100], small.y_train[:100])
+    weights = dict(describe=lambda model, run: {"w": [w.copy() for w in model.get_weights()]})
+    builds = {"a": dropout_bn_cnn, "b": lambda seed: dropout_bn_cnn(seed, width=5)}
+    alone = train.run_steps(builds, [0, 1], small, 8, 4, probe, 64, **weights)
+    at_once = train.run_steps(builds, [0, 1], small, 8, 4, probe, 64, workers=2, **weights)
+    assert [(r["config"], r["seed"]) for r in at_once] == [("a", 0), ("a", 1), ("b", 0), ("b", 1)]
+    for one, other in zip(alone, at_once, strict=True):
+        assert one["curve"] == other["curve"]
+        assert all(np.array_equal(a, b) for a, b in zip(one["w"], other["w"], strict=True))
+    rows, _ = train.run_seeds(builds, [0, 1], small, 1, {"acc": probe}, batch_size=64, workers=2)
+    alone_rows, _ = train.run_seeds(builds, [0, 1], small, 1, {"acc": probe}, batch_size=64)
+    assert list(rows.acc) == list(alone_rows.acc)

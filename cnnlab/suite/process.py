@@ -1,11 +1,10 @@
-"""What a notebook's kernel process used: the cnnlab modules it imported (the code its results depend on) and
-its peak resident memory; and where this process's native stderr goes meanwhile."""
+"""What a notebook's kernel process used: the cnnlab modules it imported (the code its results depend on); and
+where this process's native stderr goes meanwhile."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import sys
 from pathlib import Path
 
@@ -24,18 +23,6 @@ def imported_modules() -> list[str]:
             except ValueError:  # a cnnlab imported from elsewhere: not this package's source
                 continue
     return sorted(found)
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process in MiB: Linux's high-water mark of its own memory (VmHWM;
-    `getrusage` would also count the parent's pages a forked kernel shared before its exec), else
-    `getrusage`'s maximum (kilobytes on Linux, bytes on macOS)."""
-    try:
-        status = Path("/proc/self/status").read_text()
-        return round(int(status.split("VmHWM:")[1].split()[0]) / 1024, 1)
-    except (OSError, IndexError, ValueError):
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
 
 
 @contextlib.contextmanager

@@ -13,12 +13,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from cnnlab import convergence, paths
+from cnnlab import convergence, paths, tasks
 from cnnlab.convergence import Evidence
 from cnnlab.rules import Rule, explain
 from cnnlab.suite.atomic import write_json_atomic
 from cnnlab.suite.claim_text import findings_markdown, verdict_counts
-from cnnlab.suite.process import imported_modules, peak_rss_mb
+from cnnlab.memory import peak_rss_mb
+from cnnlab.suite.process import imported_modules
 
 RECORD_FILE = "record.json"
 RESULTS_FILE = "results.json"
@@ -132,13 +133,15 @@ class Record:
         claim["note"] = explain(claim["note"], text)
 
     def save(self) -> Path:
-        """Write record.json atomically, with the peak resident memory of this process so far (the
-        notebook's kernel) and the cnnlab modules it imported; the runner turns it into results.json."""
+        """Write record.json atomically, with the peak resident memory so far (the notebook's kernel and the
+        workers that trained its runs, `cnnlab.tasks`) and the cnnlab modules it imported; the runner turns it
+        into results.json."""
         path = self.output_dir / RECORD_FILE
         write_json_atomic(
             path,
             dict(experiment=self.experiment, seeds=self.seeds, metrics=self.metrics, tables=self.tables,
-                 figures=self.figures, claims=self.claims, peak_rss_mb=peak_rss_mb(), modules=imported_modules()),
+                 figures=self.figures, claims=self.claims, peak_rss_mb=peak_rss_mb() + tasks.workers_peak_mb(),
+                 modules=imported_modules()),
         )
         return path
 

@@ -1,4 +1,4 @@
-"""cnnlab.suite.results, atomic and process: atomic JSON writes, the notebook's Record, a kernel's memory."""
+"""cnnlab.suite.results and atomic: atomic JSON writes, the notebook's Record with its memory and modules."""
 
 import json
 import math
@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from cnnlab.rules import at_most, exact, within
-from cnnlab.suite import atomic, process, results
+from cnnlab import memory, tasks
+from cnnlab.suite import atomic, results
 from cnnlab.suite.atomic import write_json_atomic
 from cnnlab.suite.results import Record
 
@@ -161,7 +162,7 @@ def test_table_figure_and_save_write_files(tmp_path):
     record = json.loads(saved.read_text())
     peak = record.pop("peak_rss_mb")
     assert {"paths.py", "rules.py", "suite/results.py"} <= set(record.pop("modules"))  # what this process imported
-    assert peak == pytest.approx(process.peak_rss_mb(), abs=200) and peak > 20  # this process's peak, MiB
+    assert peak == pytest.approx(memory.peak_rss_mb() + tasks.workers_peak_mb(), abs=200) and peak > 20  # MiB
     assert record == dict(experiment="99_toy", seeds=[0, 1], metrics={"accuracy": 0.75},
                           tables={"layers": "tables/layers.csv"}, figures=["figures/curve.png"],
                           claims=rec.claims)
@@ -203,16 +204,3 @@ def test_add_note_appends_to_a_claim(tmp_path):
     assert [c["note"] for c in rec.claims] == ["why", "first; second"]
     with pytest.raises(KeyError, match="no claim 'toy.c'"):
         rec.add_note("toy.c", "x")
-
-
-def test_peak_memory_is_the_process_own_not_its_parent_s():
-    import subprocess
-    import sys
-
-    ballast = bytearray(400 * 2**20)  # 400 MiB resident in this (the parent) process when the child forks
-    ballast[:: 4096] = b"x" * len(ballast[:: 4096])
-    child = subprocess.run([sys.executable, "-c", "from cnnlab.suite.process import peak_rss_mb; print(peak_rss_mb())"],
-                           capture_output=True, text=True, check=True)
-    assert process.peak_rss_mb() > 400
-    assert 5 < float(child.stdout) < 200
-    del ballast

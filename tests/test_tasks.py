@@ -1,0 +1,31 @@
+"""cnnlab.tasks: paired runs one after another or at once in worker processes, in order, with the same results."""
+
+import numpy as np
+import pytest
+
+from cnnlab import tasks
+
+
+def test_workers_compute_a_closure_in_the_items_order():
+    offsets = np.arange(5) * 10  # travels with the closure, by value
+
+    def task(i):
+        return int(offsets[i]) + i
+
+    assert list(tasks.ordered(task, range(5), workers=2)) == [0, 11, 22, 33, 44] == list(tasks.ordered(task, range(5)))
+    assert 0 < tasks.workers_peak_mb() < 4096
+
+
+def test_a_task_that_fails_in_a_worker_raises_here():
+    def task(i):
+        if i == 1:
+            raise ValueError(f"bad item {i}")
+        return i
+
+    with pytest.raises(ValueError, match="bad item 1"):
+        list(tasks.ordered(task, [0, 1, 2], workers=2))
+
+
+def test_workers_must_be_at_least_one():
+    with pytest.raises(ValueError, match="workers must be at least 1, got 0"):
+        list(tasks.ordered(abs, [1], workers=0))
