@@ -4,7 +4,8 @@ numbers either way. A worker keeps TensorFlow's usual threads (the floating-poin
 small net's steps leave much of a core idle, which a second run fills) and trains its share of the runs in the
 order given, so that a configuration's model is traced once per worker. Workers are started fresh (`spawn`:
 TensorFlow's threads do not survive a fork) with the parent's Keras dtype policy; the task travels to them by
-value (`cloudpickle`: the notebook's closures included)."""
+value (`cloudpickle`: the notebook's closures included). How many workers a kernel uses, `cnnlab run --workers`
+passes to it in `CNNLAB_WORKERS` (1 without it: a notebook opened by hand trains one run after another)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,17 @@ from concurrent.futures import ProcessPoolExecutor
 
 from cnnlab.memory import peak_rss_mb
 
+WORKERS_ENV = "CNNLAB_WORKERS"
 _task: Callable | None = None  # a worker's task, set by _start_worker
 _peaks_mb: dict[int, float] = {}  # worker pid -> its peak resident memory, as last reported
 
 
-def ordered(task: Callable, items: Iterable, workers: int = 1) -> Iterator:
-    """`task(item)` for every item, yielded in the items' order; with `workers` > 1 computed by that many
-    worker processes at once, each result yielded as soon as those before it are in. A task's exception is
-    raised here; the workers still running are stopped."""
+def ordered(task: Callable, items: Iterable, workers: int | None = None) -> Iterator:
+    """`task(item)` for every item, yielded in the items' order; with `workers` > 1 (default: `default_workers`)
+    computed by that many worker processes at once, each result yielded as soon as those before it are in. A
+    task's exception is raised here; the workers still running are stopped."""
     items = list(items)
+    workers = default_workers() if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     if workers == 1 or len(items) < 2:
@@ -44,6 +47,14 @@ def ordered(task: Callable, items: Iterable, workers: int = 1) -> Iterator:
         finally:
             for future in futures:
                 future.cancel()
+
+
+def default_workers() -> int:
+    """The workers this process's runs use: `CNNLAB_WORKERS`, else 1."""
+    text = os.environ.get(WORKERS_ENV, "1")
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{WORKERS_ENV} must be a whole number of at least 1, got '{text}'")
+    return int(text)
 
 
 def workers_peak_mb() -> float:

@@ -145,12 +145,13 @@ def _measure_twice(model, history: dict, measure, half_model=None) -> dict:
 
 def run_seeds(builds: dict, seeds, data, epochs: int, measures: dict, batch_size: int = 128, keys=("config",),
               describe=None, plateau: convergence.Plateau | None = None,
-              workers: int = 1) -> tuple[pd.DataFrame, dict]:
+              workers: int | None = None) -> tuple[pd.DataFrame, dict]:
     """Train every configuration of `builds` (key -> `build(seed)`, which returns a compiled model) by
     epochs from each seed, paired: one seed builds, initialises and feeds every configuration alike.
     `measures` maps a column name to (x, y), whose top-1 accuracy is measured after training. With a
-    `plateau`, a run stops once `data.x_val` stops improving (`epochs` is then the cap). With `workers` > 1,
-    that many runs at once in worker processes (`cnnlab.tasks`), with the same numbers.
+    `plateau`, a run stops once `data.x_val` stops improving (`epochs` is then the cap). With `workers` > 1
+    (default: what `cnnlab run --workers` set, else 1), that many runs at once in worker processes
+    (`cnnlab.tasks`), with the same numbers.
 
     Returns one row per run (the key split into `keys`, seed, params, `describe(model, row)`'s entries, the
     measures, seconds per epoch after the first, diverged_at_step; with a plateau also the measures and
@@ -266,13 +267,13 @@ def fit_steps(model, data, steps: int, every: int, probe, batch_size: int = 128,
 def run_steps(builds: dict, seeds, data, steps: int, every: int, probe, batch_size: int = 128,
               stop_below: float | None = None, keys=("config",), describe=None,
               plateau: convergence.Plateau | None = None, half_run: HalfRun | None = None,
-              workers: int = 1) -> list[dict]:
+              workers: int | None = None) -> list[dict]:
     """Train every configuration of `builds` (key -> `build(seed)`, which returns a compiled model with an
     accuracy metric) by steps from each seed, paired like `run_seeds`, with `fit_steps` (the error on the
     fixed `probe` set every `every` steps, stopping early at `stop_below`, or at the `plateau` of the probe
     set, which must then be held-out training images). With a `half_run`, the half-budget measures are
-    those of its branch, not of the run's own middle. With `workers` > 1, that many runs at once in worker
-    processes (`cnnlab.tasks`), with the same numbers.
+    those of its branch, not of the run's own middle. With `workers` > 1 (default: what `cnnlab run
+    --workers` set, else 1), that many runs at once in worker processes (`cnnlab.tasks`), with the same numbers.
 
     Returns one record per run, in key then seed order: the key split into `keys`, seed, the `curve`,
     final error and loss, diverged_at_step and `describe(model, run)`'s entries; with a plateau also

@@ -29,3 +29,13 @@ def test_a_task_that_fails_in_a_worker_raises_here():
 def test_workers_must_be_at_least_one():
     with pytest.raises(ValueError, match="workers must be at least 1, got 0"):
         list(tasks.ordered(abs, [1], workers=0))
+
+
+def test_the_default_workers_come_from_the_environment_the_runner_sets(monkeypatch):
+    monkeypatch.delenv("CNNLAB_WORKERS", raising=False)
+    assert tasks.default_workers() == 1
+    monkeypatch.setenv("CNNLAB_WORKERS", "3")
+    assert tasks.default_workers() == 3
+    monkeypatch.setenv("CNNLAB_WORKERS", "two")
+    with pytest.raises(ValueError, match="CNNLAB_WORKERS must be a whole number of at least 1, got 'two'"):
+        list(tasks.ordered(abs, [1]))

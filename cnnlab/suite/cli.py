@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import os
 import signal
 import sys
 import time
@@ -14,6 +15,8 @@ from cnnlab import backends, paths
 from cnnlab.data import DataError
 from cnnlab.suite import params
 from cnnlab.suite.params import PROFILES, ParamError
+
+MAX_WORKERS = 4  # the default's cap: each worker holds its own nets (06's about 2 GiB)
 
 
 def _profile_option(command: argparse.ArgumentParser, more: str = "") -> None:
@@ -37,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--check", action="store_true",
                      help="a check run: another floating-point path (one thread, oneDNN off) into <profile>-check/; "
                           "where a claim's verdict differs from the main run's, the report gives the weaker")
+    _workers_option(run)
     reproduce = commands.add_parser("reproduce", help="run every experiment (or those named), then write the report")
     reproduce.add_argument("experiments", nargs="*", metavar="experiment",
                            help="names or numbers of the experiments to run (default all)")
@@ -47,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
                            help="experiments run at once, each in its own process with its usual threads (the same "
                                 "numbers); one line per run here, its output in results/runs/<experiment>/"
                                 "<profile>.log (default 1)")
+    _workers_option(reproduce)
     report = commands.add_parser("report", help="write results/SCORECARD.md, the tables, the HTML report "
                                                 "(results/report/index.html) and README's Results section")
     _profile_option(report, "; a profile other than quick is written to results/<profile>/ and leaves README alone")
@@ -63,6 +68,21 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeats", type=_positive, default=5, help="timed epochs per measurement (default 5)")
     bench.add_argument("--batches", type=_positive, default=50, help="batches per timed epoch (default 50)")
     return parser
+
+
+def _workers_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--workers", type=_positive, default=None,
+                         help="paired runs an experiment trains at once, each in a worker process with the usual "
+                              "threads (the same numbers); default: the cores over the experiments run at once, "
+                              f"at most {MAX_WORKERS}, and 1 in the full profile (one GPU's memory)")
+
+
+def workers_for(profile: str, jobs: int, cores: int | None = None) -> int:
+    """The default `--workers`: the cores shared among the `jobs` experiments run at once (at most MAX_WORKERS),
+    and 1 in the full profile, whose nets fill a GPU's memory."""
+    if profile == "full":
+        return 1
+    return max(1, min(MAX_WORKERS, (cores or os.cpu_count() or 1) // jobs))
 
 
 def _positive(text: str) -> int:
@@ -102,7 +122,8 @@ def _run(args) -> None:
 
     exp = params.find(args.experiment)
     overrides = dict(params.parse_override(text) for text in args.overrides)
-    runner.run(exp, args.profile, overrides, args.seed, args.force, check=args.check)
+    workers = args.workers or workers_for(args.profile, 1)
+    runner.run(exp, args.profile, overrides, args.seed, args.force, check=args.check, workers=workers)
 
 
 def _reproduce(args) -> None:
@@ -111,14 +132,15 @@ def _reproduce(args) -> None:
     experiments = [params.find(name) for name in args.experiments] or params.discover()
     for exp in experiments:
         params.resolve(exp, args.profile)
-    start = time.monotonic()
+    start, workers = time.monotonic(), args.workers or workers_for(args.profile, args.jobs)
     if args.jobs > 1:
         from cnnlab.suite import parallel
 
-        parallel.run_all(experiments, args.profile, args.jobs, args.force, args.check)
+        parallel.run_all(experiments, args.profile, args.jobs, args.force, args.check, workers=workers)
     else:
         for i, exp in enumerate(experiments, 1):
-            runner.run(exp, args.profile, force=args.force, position=(i, len(experiments)), check=args.check)
+            runner.run(exp, args.profile, force=args.force, position=(i, len(experiments)), check=args.check,
+                       workers=workers)
     print(f"all {len(experiments)} experiments in {time.monotonic() - start:.0f} s")
     backend = backends.selected()
     if backend == "tensorflow":

@@ -32,9 +32,10 @@ def longest_first(experiments, previous: dict) -> list:
     return sorted(experiments, key=lambda exp: -(previous[exp.name] or {}).get("duration_s", float("inf")))
 
 
-def run_all(experiments, profile: str, jobs: int, force: bool = False, check: bool = False, out=None) -> None:
-    """Run `experiments` with at most `jobs` at once; raise RunFailed naming every run that failed, after the
-    others finished. An interrupt stops every running one (each cleans up as an interrupted run does)."""
+def run_all(experiments, profile: str, jobs: int, force: bool = False, check: bool = False, out=None,
+            workers: int = 1) -> None:
+    """Run `experiments` with at most `jobs` at once, each training its paired runs `workers` at a time; raise
+    RunFailed naming every run that failed, after the others finished. An interrupt stops every running one (each cleans up as an interrupted run does)."""
     out = sys.stdout if out is None else out
     previous = {exp.name: load_results(run_dir(exp, profile, check)) for exp in experiments}
     order = longest_first(experiments, previous)
@@ -51,7 +52,7 @@ def run_all(experiments, profile: str, jobs: int, force: bool = False, check: bo
         while waiting or running:
             while waiting and len(running) < jobs:
                 position, exp = waiting.pop(0)
-                running[exp.name] = _start(exp, profile, force, check, position, total, out)
+                running[exp.name] = _start(exp, profile, force, check, position, total, out, workers)
             time.sleep(0.5)
             for name, (process, log, label, started) in list(running.items()):
                 if process.poll() is None:
@@ -73,10 +74,10 @@ def run_all(experiments, profile: str, jobs: int, force: bool = False, check: bo
         raise RunFailed(f"{len(failed)} of {total} runs failed: " + "; ".join(failed))
 
 
-def _start(exp, profile: str, force: bool, check: bool, position: int, total: int, out):
+def _start(exp, profile: str, force: bool, check: bool, position: int, total: int, out, workers: int):
     log = log_path(exp, profile, check)
     log.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "cnnlab", "run", exp.name, "--profile", profile]
+    command = [sys.executable, "-m", "cnnlab", "run", exp.name, "--profile", profile, "--workers", str(workers)]
     command += ["--force"] * force + ["--check"] * check
     label = f"[{position}/{total} {exp.name} {run_dir(exp, profile, check).name}]"
     with open(log, "w") as handle:

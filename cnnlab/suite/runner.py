@@ -109,9 +109,11 @@ def run(
     position: tuple[int, int] = (1, 1),
     out=None,
     check: bool = False,
+    workers: int = 1,
 ) -> Outcome:
     """Run one experiment unless its results are cached; raise RunFailed when the notebook fails. A check
-    run (`check`) takes another floating-point path (CHECK_ENV) into its own folder."""
+    run (`check`) takes another floating-point path (CHECK_ENV) into its own folder. The notebook trains its
+    paired runs `workers` at a time (`cnnlab.tasks`: the same numbers, so not part of the cache key)."""
     out = sys.stdout if out is None else out  # looked up now, not at import: it may have been redirected since
     params = resolve(exp, profile, overrides, seed)
     # the source and notebook this run starts from, whatever is edited while it runs
@@ -134,7 +136,8 @@ def run(
         params["output_dir"] = str(work)
         print(f"{label} running {paths.rel(exp.notebook)}", file=out, flush=True)
         try:
-            results = _execute_and_record(exp, profile, params, (hashes, code), label, estimate, out, check)
+            results = _execute_and_record(exp, profile, params, (hashes, code), label, estimate, out, check,
+                                          workers)
         except BaseException as err:
             _relocate(work / f"{exp.name}.ipynb", work, failed)
             _replace(work, failed)
@@ -191,7 +194,7 @@ def current_key(exp: Experiment, params: dict, check: bool, previous: dict | Non
 
 
 def _execute_and_record(exp: Experiment, profile: str, params: dict, source: tuple, label: str, estimate, out,
-                        check: bool) -> dict:
+                        check: bool, workers: int) -> dict:
     """Run the notebook into params['output_dir'] and write its results.json there, its cache key from the
     cnnlab modules the kernel imported and the notebook's code, as `source` (hashes, code cells) holds them from
     when the run started; return the results."""
@@ -199,7 +202,7 @@ def _execute_and_record(exp: Experiment, profile: str, params: dict, source: tup
     started = datetime.now(timezone.utc)
     begin = time.monotonic()
     try:
-        notebook = execute(exp, params, label, estimate, out, check)
+        notebook = execute(exp, params, label, estimate, out, check, workers)
         record_path = work / RECORD_FILE
         if not record_path.exists():
             raise RunFailed(f"{exp.name}: the notebook finished without saving its record (Record.save())")
@@ -209,6 +212,7 @@ def _execute_and_record(exp: Experiment, profile: str, params: dict, source: tup
             experiment=exp.name,
             profile=profile,
             check_run=check,
+            workers=workers,
             params={k: v for k, v in params.items() if k != "output_dir"},
             seeds=record.pop("seeds", None) or [params["seed"]],
             cache_key=cache_key(exp, params, check, modules, *source),

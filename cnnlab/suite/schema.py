@@ -60,6 +60,7 @@ RESULTS_SCHEMA = {
         "profile": {"type": "string", "minLength": 1},
         "cache_key": _TEXT,
         "check_run": {"type": "boolean"},
+        "workers": {"type": "integer", "minimum": 1},
         "params": {"type": "object"},
         "seeds": {"type": "array", "items": {"type": "integer"}, "minItems": 1},
         "modules": {"type": ["array", "null"], "items": _TEXT},

@@ -19,7 +19,7 @@ def test_parameters_are_exact_and_comparisons_paired(smoke_results):
     runs = table_of(results, "runs")
     assert sorted(set(zip(runs.net, runs.depth))) == [("plain", 8), ("plain", 14), ("resnet", 8), ("resnet", 14)]
     assert runs.seed.tolist() == [0, 1] * 4
-    assert results["params"]["workers"] == 2  # trained in worker processes, with the notebook's closures
+    assert results["workers"] == 2  # trained in worker processes (conftest), with the notebook's closures
 
     def ce(net, depth):
         return runs[(runs.net == net) & (runs.depth == depth)].sort_values("seed").train_ce.to_numpy()

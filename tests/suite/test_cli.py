@@ -63,6 +63,8 @@ def test_bad_input_is_refused_before_anything_runs(toy_root, capsys, argv, parts
 
 @pytest.mark.parametrize("argv, message", [
     (["run", "99", "--seed", "abc"], "cnnlab run: error: argument --seed: invalid int value: 'abc'"),
+    (["run", "99", "--workers", "0"],
+     "cnnlab run: error: argument --workers: must be a whole number of at least 1, got '0'"),
     *[([command, *(["99"] if command == "run" else []), "--profile", "huge"],
        f"cnnlab {command}: error: argument --profile: invalid choice: 'huge'")
       for command in ("run", "reproduce", "report")],
@@ -348,3 +350,11 @@ def test_a_rule_between_parameters_is_one_line_before_a_kernel_even_when_its_mod
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.splitlines() == ["cnnlab: error: params/04_vgg_depth.yaml: sweep_configs must hold A, the net "
                                         "the deeper ones are compared with; got ['D']"]
+
+
+def test_the_default_workers_share_the_cores_among_the_runs_at_once_and_the_full_profile_takes_one():
+    from cnnlab.suite.cli import workers_for
+
+    assert [workers_for("quick", jobs, cores=2) for jobs in (1, 2, 4)] == [2, 1, 1]
+    assert [workers_for("smoke", jobs, cores=16) for jobs in (1, 2, 4)] == [4, 4, 4]
+    assert workers_for("full", 1, cores=16) == 1

@@ -462,3 +462,13 @@ def test_a_check_run_takes_the_other_floating_point_path_into_its_own_folder(toy
     assert "onednn 0 1" in json.dumps(executed.cells[-1].outputs)
     assert "    onednn None None\n" in printed_main  # the main run keeps the defaults
     assert "TF_ENABLE_ONEDNN_OPTS" not in os.environ  # and the runner's own environment is left as it was
+
+
+def test_the_workers_reach_the_kernel_and_the_record_but_not_the_cache_key(toy_root, stable_source):
+    write_toy(toy_root, "import os\nprint('workers', os.environ.get('CNNLAB_WORKERS'))\n" + TOY_BODY)
+    out = io.StringIO()
+    outcome = runner.run(params.find("99"), "quick", workers=3, out=out)
+    assert "    workers 3\n" in out.getvalue() and results_of(toy_root)["workers"] == 3
+    again, printed = run()  # one worker: the same numbers, so the same key
+    assert again.status == "cached" and again.run_dir == outcome.run_dir
+    assert "CNNLAB_WORKERS" not in os.environ  # the runner's own environment is left as it was
