@@ -108,16 +108,26 @@ def claims(rec, runs: pd.DataFrame, margin_pp: float) -> None:
 
 
 class Posteriors:
-    """`run_seeds`' describe hook: the test accuracy (`test_acc`) of each run, from its class probabilities on
-    the test images, which it keeps by (config, seed, at half the run) for model averaging."""
+    """`run_seeds`' describe hook: the test accuracy (`test_acc`) of each run and its class probabilities on the
+    test images (`posteriors`), which `keep` takes out of the runs table by (config, seed, at half the run) for
+    model averaging. The hook itself keeps nothing: it may run in a worker process (`cnnlab.tasks`)."""
 
     def __init__(self, x_test, y_test):
         self.x, self.y, self.kept = x_test, np.asarray(y_test), {}
 
     def __call__(self, model, row) -> dict:
         probabilities = backend.numpy(keras.ops.softmax(model.predict(self.x, batch_size=1000, verbose=0)))
-        self.kept[(row["config"], row["seed"], row["at_half"])] = probabilities
-        return dict(test_acc=float(np.mean(np.argmax(probabilities, -1) == self.y)))
+        return dict(test_acc=float(np.mean(np.argmax(probabilities, -1) == self.y)), posteriors=probabilities)
+
+    def keep(self, runs: pd.DataFrame) -> pd.DataFrame:
+        """`runs` (`run_seeds`' rows) without their `posteriors` columns, whose arrays are kept here (a run
+        without a measurement at half its length has none there)."""
+        columns = [c for c in ("posteriors", "half_posteriors") if c in runs]
+        for row in runs.to_dict("records"):
+            for column in columns:
+                if isinstance(row[column], np.ndarray):
+                    self.kept[(row["config"], row["seed"], column.startswith("half_"))] = row[column]
+        return runs.drop(columns=columns)
 
     def averaged(self, at_half: bool = False) -> pd.DataFrame:
         """Per configuration and seed, the single net's test error and that of its configuration's nets of

@@ -1,6 +1,7 @@
 """Experiment 04 in the smoke profile: the VGG comparisons, paired over seeds."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import assert_by_epoch_row, assert_holds_under, claims_of, table_of
 
@@ -25,9 +26,10 @@ def test_averaged_posteriors_by_configuration_and_seed():
 
     posteriors = Posteriors(None, [0, 1])
     # two nets: each right on one image only, sure of it, and unsure where wrong; averaged, both images right
-    posteriors.kept = {("A", 0, False): np.array([[0.9, 0.1], [0.6, 0.4]]),
-                       ("A", 1, False): np.array([[0.4, 0.6], [0.1, 0.9]]),
-                       ("A", 0, True): np.array([[0.0, 1.0], [1.0, 0.0]])}
+    runs = pd.DataFrame(dict(config=["A", "A"], seed=[0, 1], test_acc=[0.5, 0.5],
+                             posteriors=[np.array([[0.9, 0.1], [0.6, 0.4]]), np.array([[0.4, 0.6], [0.1, 0.9]])],
+                             half_posteriors=[np.array([[0.0, 1.0], [1.0, 0.0]]), None]))
+    assert list(posteriors.keep(runs).columns) == ["config", "seed", "test_acc"]
     full = posteriors.averaged()
     assert full.to_dict("list") == dict(config=["A", "A"], seed=[0, 1], nets=[2, 2], single_error=[50.0, 50.0],
                                         ensemble_error=[0.0, 0.0])
