@@ -8,7 +8,7 @@ JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 4 ? n : 4 )))
 STAMP := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup data browser reproduce check-verdicts run report test test-backends bench clean
+.PHONY: setup data browser reproduce check-verdicts run report test test-backends test-cluster bench clean
 
 setup: $(STAMP)
 
@@ -75,6 +75,12 @@ test-backends: setup data
 		KERAS_BACKEND=$$backend $(BIN)/pytest -q -n $(JOBS) --dist loadgroup tests/test_*.py tests/models tests/experiments \
 			tests/suite/test_notebooks.py || exit 1; \
 	done
+
+# Paired runs as Ray tasks on a cluster of two nodes started on this machine (installs the cluster extra; `make test`
+# runs the same tests wherever Ray is installed, and skips them elsewhere)
+test-cluster: setup data
+	$(BIN)/python -m pip install --quiet -e '.[test,cluster]'
+	$(BIN)/pytest -q tests/test_cluster.py
 
 # Training throughput under each setting and the quick runs' per-cell costs, into results/bench/.
 bench: setup

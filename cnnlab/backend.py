@@ -17,6 +17,8 @@ from cnnlab.backends import BACKENDS, package
 # Keras dtype policies a run may train under: float32, or bfloat16 compute with float32 weights (faster on a CPU
 # with AVX512-BF16 or on a GPU; numbers differ from float32's, so a verdict may too)
 PRECISIONS = ("float32", "mixed_bfloat16")
+# Environment variables that change a trained net's floating-point path (a check run sets them)
+NUMERIC_ENV = ("TF_ENABLE_ONEDNN_OPTS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
 
 
 def name() -> str:

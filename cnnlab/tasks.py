@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
+from cnnlab import cluster
 from cnnlab.memory import peak_rss_mb
 
 WORKERS_ENV = "CNNLAB_WORKERS"
@@ -23,9 +24,13 @@ _peaks_mb: dict[int, float] = {}  # worker pid -> its peak resident memory, as l
 
 def ordered(task: Callable, items: Iterable, workers: int | None = None) -> Iterator:
     """`task(item)` for every item, yielded in the items' order; with `workers` > 1 (default: `default_workers`)
-    computed by that many worker processes at once, each result yielded as soon as those before it are in. A
-    task's exception is raised here; the workers still running are stopped."""
+    computed by that many worker processes at once, each result yielded as soon as those before it are in; on
+    the Ray cluster the runner named (`cnnlab.cluster`), as its tasks. A task's exception is raised here; the
+    workers still running are stopped."""
     items = list(items)
+    if cluster.address() is not None:
+        yield from cluster.ordered(task, items, cluster.address())
+        return
     workers = default_workers() if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")

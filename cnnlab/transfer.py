@@ -25,11 +25,10 @@ from pathlib import Path
 import keras
 
 from cnnlab import backend, convergence, paths
+from cnnlab.backend import NUMERIC_ENV
 from cnnlab.plots import plot_runs
 from cnnlab.train import fit_steps, seed_everything
 
-# Environment variables that change a trained net's floating-point path (a check run sets them).
-NUMERIC_ENV = ("TF_ENABLE_ONEDNN_OPTS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
 VARIANTS = ("BnB", "BnB+", "AnB", "AnB+")
 # Fig. 2's colours: B-sourced blue, A-sourced red; dashed when fine-tuned
 VARIANT_STYLES = {"BnB": ("C0", "o", "-"), "BnB+": ("C0", "^", "--"), "AnB": ("C3", "s", "-"),

@@ -10,8 +10,8 @@ from cnnlab.convergence import Plateau
 from cnnlab.models.convnet import POOL, conv_stack
 from cnnlab.suite.kernel import CHECK_ENV
 from cnnlab.train import compile_sgd, fit_steps, seed_everything
-from cnnlab.transfer import (NUMERIC_ENV, check_variant, copy_layers, stored_model, stored_run, trained_net,
-                             trained_run, transfer_builds, weight_blocks)
+from cnnlab.transfer import (check_variant, copy_layers, stored_model, stored_run, trained_net, trained_run,
+                             transfer_builds, weight_blocks)
 
 LAYOUT = [4, POOL, 8, POOL]
 
@@ -147,7 +147,7 @@ def test_a_retrained_source_net_equals_the_stored_one(tmp_path, tiny, monkeypatc
 
 def test_the_stored_nets_key_covers_every_variable_a_check_run_sets():
     """A check run's source nets differ from the main run's: its environment is part of their key."""
-    assert set(NUMERIC_ENV) == set(CHECK_ENV)
+    assert set(backend.NUMERIC_ENV) == set(CHECK_ENV)
 
 
 def test_the_stored_nets_key_covers_the_precision():

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from cnnlab import backends, paths
+from cnnlab.cluster import CLUSTER_ENV
 from cnnlab.data import DataError
 from cnnlab.suite import params
 from cnnlab.suite.params import PROFILES, ParamError
@@ -71,10 +72,26 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _workers_option(command: argparse.ArgumentParser) -> None:
+    """`--workers` and `--cluster`: where an experiment's paired runs train (`cnnlab.tasks`)."""
     command.add_argument("--workers", type=_positive, default=None,
                          help="paired runs an experiment trains at once, each in a worker process with the usual "
                               "threads (the same numbers); default: the cores over the experiments run at once, "
                               f"at most {MAX_WORKERS}, and 1 in the full profile (one GPU's memory)")
+    command.add_argument("--cluster", metavar="ADDRESS", default=os.environ.get(CLUSTER_ENV) or None,
+                         help="train the paired runs as tasks on the Ray cluster whose head is at ADDRESS (host:port; "
+                              f"default ${CLUSTER_ENV}); needs the cluster extra")
+
+
+def _cluster(args) -> str | None:
+    """The `--cluster` address, checked before any kernel starts (a ParamError line otherwise)."""
+    if args.cluster:
+        from cnnlab import cluster
+
+        try:
+            cluster.check_address(args.cluster)
+        except ValueError as err:
+            raise ParamError(str(err)) from None
+    return args.cluster
 
 
 def workers_for(profile: str, jobs: int, cores: int | None = None) -> int:
@@ -122,8 +139,9 @@ def _run(args) -> None:
 
     exp = params.find(args.experiment)
     overrides = dict(params.parse_override(text) for text in args.overrides)
-    workers = args.workers or workers_for(args.profile, 1)
-    runner.run(exp, args.profile, overrides, args.seed, args.force, check=args.check, workers=workers)
+    workers, cluster = args.workers or workers_for(args.profile, 1), _cluster(args)
+    runner.run(exp, args.profile, overrides, args.seed, args.force, check=args.check, workers=workers,
+               cluster=cluster)
 
 
 def _reproduce(args) -> None:
@@ -132,15 +150,16 @@ def _reproduce(args) -> None:
     experiments = [params.find(name) for name in args.experiments] or params.discover()
     for exp in experiments:
         params.resolve(exp, args.profile)
-    start, workers = time.monotonic(), args.workers or workers_for(args.profile, args.jobs)
+    start, workers, cluster = time.monotonic(), args.workers or workers_for(args.profile, args.jobs), _cluster(args)
     if args.jobs > 1:
         from cnnlab.suite import parallel
 
-        parallel.run_all(experiments, args.profile, args.jobs, args.force, args.check, workers=workers)
+        parallel.run_all(experiments, args.profile, args.jobs, args.force, args.check, workers=workers,
+                         cluster=cluster)
     else:
         for i, exp in enumerate(experiments, 1):
             runner.run(exp, args.profile, force=args.force, position=(i, len(experiments)), check=args.check,
-                       workers=workers)
+                       workers=workers, cluster=cluster)
     print(f"all {len(experiments)} experiments in {time.monotonic() - start:.0f} s")
     backend = backends.selected()
     if backend == "tensorflow":

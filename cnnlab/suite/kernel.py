@@ -13,6 +13,7 @@ from pathlib import Path
 import nbformat
 
 from cnnlab import paths
+from cnnlab.cluster import CLUSTER_ENV
 from cnnlab.tasks import WORKERS_ENV
 from cnnlab.suite.params import Experiment
 from cnnlab.suite.process import stderr_to
@@ -95,9 +96,10 @@ def _executed_code_cells(notebook: Path) -> list[int]:
 
 
 def execute(exp: Experiment, params: dict, label: str, estimate_s: float | None, out=None,
-            check: bool = False, workers: int = 1) -> Path:
+            check: bool = False, workers: int = 1, cluster: str | None = None) -> Path:
     """Execute the notebook into params['output_dir'] (on the check run's floating-point path when `check`,
-    its paired runs `workers` at a time: `cnnlab.tasks`) and return the executed notebook's path."""
+    its paired runs `workers` at a time, or as tasks on the Ray cluster at `cluster`: `cnnlab.tasks`) and
+    return the executed notebook's path."""
     out = sys.stdout if out is None else out  # looked up now, not at import: it may have been redirected since
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -111,7 +113,7 @@ def execute(exp: Experiment, params: dict, label: str, estimate_s: float | None,
     # the kernel imports the cnnlab whose source the cache key hashed, whatever else the environment has installed
     quiet = {key: os.environ.get(key, value) for key, value in QUIET_ENV.items()}
     path = [str(paths.PACKAGE.parent)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
-    kernel_env = dict(quiet, **KERNEL_ENV, **(CHECK_ENV if check else {}), **{WORKERS_ENV: str(workers)},
+    kernel_env = dict(quiet, **KERNEL_ENV, **(CHECK_ENV if check else {}), **{WORKERS_ENV: str(workers), CLUSTER_ENV: cluster or ""},
                       PYTHONPATH=os.pathsep.join(path))
     saved_env = {k: os.environ.get(k) for k in kernel_env}
     os.environ.update(kernel_env)

@@ -33,8 +33,9 @@ def longest_first(experiments, previous: dict) -> list:
 
 
 def run_all(experiments, profile: str, jobs: int, force: bool = False, check: bool = False, out=None,
-            workers: int = 1) -> None:
-    """Run `experiments` with at most `jobs` at once, each training its paired runs `workers` at a time; raise
+            workers: int = 1, cluster: str | None = None) -> None:
+    """Run `experiments` with at most `jobs` at once, each training its paired runs `workers` at a time (or on
+    the Ray cluster at `cluster`); raise
     RunFailed naming every run that failed, after the others finished. An interrupt stops every running one (each cleans up as an interrupted run does)."""
     out = sys.stdout if out is None else out
     previous = {exp.name: load_results(run_dir(exp, profile, check)) for exp in experiments}
@@ -52,7 +53,7 @@ def run_all(experiments, profile: str, jobs: int, force: bool = False, check: bo
         while waiting or running:
             while waiting and len(running) < jobs:
                 position, exp = waiting.pop(0)
-                running[exp.name] = _start(exp, profile, force, check, position, total, out, workers)
+                running[exp.name] = _start(exp, profile, force, check, position, total, out, workers, cluster)
             time.sleep(0.5)
             for name, (process, log, label, started) in list(running.items()):
                 if process.poll() is None:
@@ -74,11 +75,12 @@ def run_all(experiments, profile: str, jobs: int, force: bool = False, check: bo
         raise RunFailed(f"{len(failed)} of {total} runs failed: " + "; ".join(failed))
 
 
-def _start(exp, profile: str, force: bool, check: bool, position: int, total: int, out, workers: int):
+def _start(exp, profile: str, force: bool, check: bool, position: int, total: int, out, workers: int,
+           cluster: str | None):
     log = log_path(exp, profile, check)
     log.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "cnnlab", "run", exp.name, "--profile", profile, "--workers", str(workers)]
-    command += ["--force"] * force + ["--check"] * check
+    command += ["--force"] * force + ["--check"] * check + (["--cluster", cluster] if cluster else [])
     label = f"[{position}/{total} {exp.name} {run_dir(exp, profile, check).name}]"
     with open(log, "w") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, cwd=paths.ROOT,

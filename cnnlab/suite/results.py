@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from cnnlab import convergence, paths, tasks
+from cnnlab import cluster, convergence, paths, tasks
 from cnnlab.convergence import Evidence
 from cnnlab.rules import Rule, explain
 from cnnlab.suite.atomic import write_json_atomic
@@ -134,14 +134,15 @@ class Record:
 
     def save(self) -> Path:
         """Write record.json atomically, with the peak resident memory so far (the notebook's kernel and the
-        workers that trained its runs, `cnnlab.tasks`) and the cnnlab modules it imported; the runner turns it
-        into results.json."""
+        workers that trained its runs, `cnnlab.tasks`), the cnnlab modules it imported and, where its runs went
+        to a Ray cluster, its nodes and which ran what (`cnnlab.cluster.record`); the runner turns it into
+        results.json."""
         path = self.output_dir / RECORD_FILE
         write_json_atomic(
             path,
             dict(experiment=self.experiment, seeds=self.seeds, metrics=self.metrics, tables=self.tables,
                  figures=self.figures, claims=self.claims, peak_rss_mb=peak_rss_mb() + tasks.workers_peak_mb(),
-                 modules=imported_modules()),
+                 modules=imported_modules(), cluster=cluster.record()),
         )
         return path
 

@@ -110,10 +110,12 @@ def run(
     out=None,
     check: bool = False,
     workers: int = 1,
+    cluster: str | None = None,
 ) -> Outcome:
     """Run one experiment unless its results are cached; raise RunFailed when the notebook fails. A check
     run (`check`) takes another floating-point path (CHECK_ENV) into its own folder. The notebook trains its
-    paired runs `workers` at a time (`cnnlab.tasks`: the same numbers, so not part of the cache key)."""
+    paired runs `workers` at a time, or as tasks on the Ray cluster at `cluster` (`cnnlab.tasks`: the same
+    numbers, so not part of the cache key)."""
     out = sys.stdout if out is None else out  # looked up now, not at import: it may have been redirected since
     params = resolve(exp, profile, overrides, seed)
     # the source and notebook this run starts from, whatever is edited while it runs
@@ -137,7 +139,7 @@ def run(
         print(f"{label} running {paths.rel(exp.notebook)}", file=out, flush=True)
         try:
             results = _execute_and_record(exp, profile, params, (hashes, code), label, estimate, out, check,
-                                          workers)
+                                          workers, cluster)
         except BaseException as err:
             _relocate(work / f"{exp.name}.ipynb", work, failed)
             _replace(work, failed)
@@ -194,7 +196,7 @@ def current_key(exp: Experiment, params: dict, check: bool, previous: dict | Non
 
 
 def _execute_and_record(exp: Experiment, profile: str, params: dict, source: tuple, label: str, estimate, out,
-                        check: bool, workers: int) -> dict:
+                        check: bool, workers: int, cluster: str | None) -> dict:
     """Run the notebook into params['output_dir'] and write its results.json there, its cache key from the
     cnnlab modules the kernel imported and the notebook's code, as `source` (hashes, code cells) holds them from
     when the run started; return the results."""
@@ -202,7 +204,7 @@ def _execute_and_record(exp: Experiment, profile: str, params: dict, source: tup
     started = datetime.now(timezone.utc)
     begin = time.monotonic()
     try:
-        notebook = execute(exp, params, label, estimate, out, check, workers)
+        notebook = execute(exp, params, label, estimate, out, check, workers, cluster)
         record_path = work / RECORD_FILE
         if not record_path.exists():
             raise RunFailed(f"{exp.name}: the notebook finished without saving its record (Record.save())")

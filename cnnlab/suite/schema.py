@@ -61,6 +61,7 @@ RESULTS_SCHEMA = {
         "cache_key": _TEXT,
         "check_run": {"type": "boolean"},
         "workers": {"type": "integer", "minimum": 1},
+        "cluster": {"type": ["object", "null"]},
         "params": {"type": "object"},
         "seeds": {"type": "array", "items": {"type": "integer"}, "minItems": 1},
         "modules": {"type": ["array", "null"], "items": _TEXT},

@@ -165,7 +165,7 @@ def test_table_figure_and_save_write_files(tmp_path):
     assert peak == pytest.approx(memory.peak_rss_mb() + tasks.workers_peak_mb(), abs=200) and peak > 20  # MiB
     assert record == dict(experiment="99_toy", seeds=[0, 1], metrics={"accuracy": 0.75},
                           tables={"layers": "tables/layers.csv"}, figures=["figures/curve.png"],
-                          claims=rec.claims)
+                          claims=rec.claims, cluster=None)  # no run went to a cluster
     assert folder_names(out) == ["figures", "record.json", "tables"]
     summary = rec.summary()
     assert list(summary.columns) == ["id", "expected", "measured", "unit", "verdict", "rule"]

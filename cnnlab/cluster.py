@@ -1,0 +1,93 @@
+"""Paired runs as tasks on a Ray cluster (`cnnlab run --cluster ADDRESS`, which the kernel reads from
+`CNNLAB_CLUSTER`): each (configuration, seed) run is a Ray task, gathered in the order given. The cnnlab source
+travels with the tasks (Ray's `runtime_env` `py_modules`), so every node runs the code the run was keyed on,
+and the floating-point settings of this process (`backend.NUMERIC_ENV`) go with them. A task whose node dies is run
+again elsewhere (Ray's retries). Without an address nothing here is imported, and Ray is not either."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+
+from cnnlab import paths
+
+CLUSTER_ENV = "CNNLAB_CLUSTER"
+RETRIES = 3  # a task whose node died runs again elsewhere, up to this many times
+
+_placements: list[dict] = []  # per task gathered: the item, its node, its seconds
+_tasks: dict[str, Callable] = {}  # in a cluster worker: the tasks it has unpickled, by digest
+
+
+def address() -> str | None:
+    """The cluster this process's runs go to (`CNNLAB_CLUSTER`), or None."""
+    return os.environ.get(CLUSTER_ENV) or None
+
+
+def check_address(where: str, timeout_s: float = 3.0) -> None:
+    """ValueError, in one line, unless Ray is installed and something answers at `where` (host:port of a
+    cluster's head; "auto" and ray:// addresses are left to Ray): said before any kernel starts."""
+    if importlib.util.find_spec("ray") is None:
+        raise ValueError(f"--cluster {where}: Ray is not installed here (pip install -e '.[cluster]')")
+    if where == "auto" or "://" in where:
+        return
+    host, _, port = where.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--cluster {where}: not host:port (the head's address, as `ray start --head` prints it)")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise ValueError(f"--cluster {where}: no Ray head answers there ({err.strerror or err})") from None
+
+
+def ordered(task: Callable, items: list, where: str) -> Iterator:
+    """`task(item)` for every item as a Ray task on the cluster at `where`, yielded in the items' order."""
+    import cloudpickle
+    import keras
+    import ray
+
+    from cnnlab.backend import NUMERIC_ENV
+
+    if not ray.is_initialized():
+        env = {name: os.environ[name] for name in NUMERIC_ENV if name in os.environ}
+        ray.init(address=where, runtime_env={"py_modules": [str(paths.PACKAGE)], "env_vars": env},
+                 log_to_driver=False, logging_level="ERROR")
+    gpus = any(node["Resources"].get("GPU") for node in ray.nodes() if node["Alive"])
+    remote = ray.remote(_run_remote).options(num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1,
+                                             max_retries=RETRIES)
+    payload = cloudpickle.dumps(task)
+    shared = ray.put(payload)
+    digest = hashlib.sha256(payload).hexdigest()
+    refs = [remote.remote(shared, digest, keras.config.dtype_policy().name, item) for item in items]
+    for item, ref in zip(items, refs):
+        node, seconds, result = ray.get(ref)
+        _placements.append(dict(item=repr(item), node=node, seconds=round(seconds, 1)))
+        yield result
+
+
+def record() -> dict | None:
+    """What the cluster did for this process's runs: its address, its nodes and devices, and which node ran
+    each task for how long (None when no task went to a cluster)."""
+    if not _placements:
+        return None
+    import ray
+
+    nodes = [dict(node=n["NodeID"], host=n["NodeManagerAddress"], alive=n["Alive"],
+                  cpus=n["Resources"].get("CPU", 0), gpus=n["Resources"].get("GPU", 0)) for n in ray.nodes()]
+    return dict(address=address(), nodes=nodes, tasks=list(_placements))
+
+
+def _run_remote(payload: bytes, digest: str, dtype_policy: str, item):
+    import cloudpickle
+    import keras
+    import ray
+
+    if digest not in _tasks:  # once per worker: a configuration's traced model serves its further seeds
+        _tasks[digest] = cloudpickle.loads(payload)
+    keras.config.set_dtype_policy(dtype_policy)
+    began = time.monotonic()
+    result = _tasks[digest](item)
+    return ray.get_runtime_context().get_node_id(), time.monotonic() - began, result
