@@ -62,9 +62,9 @@ report: setup
 	$(BIN)/cnnlab report --profile $(PROFILE)
 
 # pytest workers (pytest-xdist): one per core as for JOBS; an experiment's tests share a worker (`xdist_group`), and
-# each smoke notebook runs once, by the first worker to need it
+# each smoke notebook runs once, by the first worker to need it; the cluster's tests are `make test-cluster`'s
 test: setup data browser
-	$(BIN)/pytest -q -n $(JOBS) --dist loadgroup
+	$(BIN)/pytest -q -n $(JOBS) --dist loadgroup --ignore=tests/test_cluster.py
 
 # The unit tests and every notebook's smoke profile on the JAX and PyTorch backends (TensorFlow is `make test`).
 BACKENDS ?= jax torch
@@ -72,12 +72,13 @@ test-backends: setup data
 	$(BIN)/python -m pip install --quiet -e '.[test,$(shell echo $(BACKENDS) | tr ' ' ',')]'
 	@for backend in $(BACKENDS); do \
 		echo "== KERAS_BACKEND=$$backend"; \
-		KERAS_BACKEND=$$backend $(BIN)/pytest -q -n $(JOBS) --dist loadgroup tests/test_*.py tests/models tests/experiments \
+		KERAS_BACKEND=$$backend $(BIN)/pytest -q -n $(JOBS) --dist loadgroup \
+			$(filter-out tests/test_cluster.py,$(wildcard tests/test_*.py)) tests/models tests/experiments \
 			tests/suite/test_notebooks.py || exit 1; \
 	done
 
-# Paired runs as Ray tasks on a cluster of two nodes started on this machine (installs the cluster extra; `make test`
-# runs the same tests wherever Ray is installed, and skips them elsewhere)
+# Paired runs as Ray tasks on a cluster of two nodes started on this machine (installs the cluster extra; about 3
+# minutes, so not part of `make test`)
 test-cluster: setup data
 	$(BIN)/python -m pip install --quiet -e '.[test,cluster]'
 	$(BIN)/pytest -q tests/test_cluster.py

@@ -1,7 +1,8 @@
 """Paired runs as tasks on a Ray cluster (`cnnlab run --cluster ADDRESS`, which the kernel reads from
 `CNNLAB_CLUSTER`): each (configuration, seed) run is a Ray task, gathered in the order given. The cnnlab source
 travels with the tasks (Ray's `runtime_env` `py_modules`), so every node runs the code the run was keyed on,
-and the floating-point settings of this process (`backend.NUMERIC_ENV`) go with them. A task whose node dies is run
+and the floating-point settings of this process (`backend.NUMERIC_ENV`) go with them; before the first task,
+every node's code digest and dataset fingerprints are compared with this process's (`check_nodes`). A task whose node dies is run
 again elsewhere (Ray's retries). Without an address nothing here is imported, and Ray is not either."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ CLUSTER_ENV = "CNNLAB_CLUSTER"
 RETRIES = 3  # a task whose node died runs again elsewhere, up to this many times
 
 _placements: list[dict] = []  # per task gathered: the item, its node, its seconds
+_connected: list[str] = []  # the address this process's Ray driver is connected to
 _tasks: dict[str, Callable] = {}  # in a cluster worker: the tasks it has unpickled, by digest
 
 
@@ -51,10 +53,14 @@ def ordered(task: Callable, items: list, where: str) -> Iterator:
 
     from cnnlab.backend import NUMERIC_ENV
 
-    if not ray.is_initialized():
+    if _connected != [where]:
+        if ray.is_initialized():
+            ray.shutdown()
         env = {name: os.environ[name] for name in NUMERIC_ENV if name in os.environ}
         ray.init(address=where, runtime_env={"py_modules": [str(paths.PACKAGE)], "env_vars": env},
                  log_to_driver=False, logging_level="ERROR")
+        _connected[:] = [where]
+        check_nodes()
     gpus = any(node["Resources"].get("GPU") for node in ray.nodes() if node["Alive"])
     remote = ray.remote(_run_remote).options(num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1,
                                              max_retries=RETRIES)
@@ -66,6 +72,39 @@ def ordered(task: Callable, items: list, where: str) -> Iterator:
         node, seconds, result = ray.get(ref)
         _placements.append(dict(item=repr(item), node=node, seconds=round(seconds, 1)))
         yield result
+
+
+def check_nodes() -> None:
+    """ValueError, in one line naming the node and what differs, unless every live node of the cluster this
+    process is connected to imports the same cnnlab source and finds the same offline datasets as this process."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    ours = _node_facts()
+    nodes = [node for node in ray.nodes() if node["Alive"]]
+    facts = ray.get([ray.remote(_node_facts).options(
+        num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)).remote()
+        for node in nodes])
+    for node, theirs in zip(nodes, facts):
+        differs = [what for what in ours if theirs[what] != ours[what]]
+        if differs:
+            raise ValueError(f"cluster node {node['NodeManagerAddress']} ({node['NodeID'][:12]}) differs from this "
+                             "machine in " + ", ".join(f"{what} ({theirs[what]} there, {ours[what]} here)"
+                                                        for what in differs))
+
+
+def _node_facts() -> dict:
+    """What decides a run besides its parameters, as this process finds it: the cnnlab source's digest and each
+    offline dataset's fingerprint (or why it cannot be read)."""
+    from cnnlab import data
+
+    facts = {"cnnlab source": paths.package_digest()[:12]}
+    for name in data.offline_datasets():
+        try:
+            facts[f"dataset {name}"] = data.fingerprint(name)
+        except data.DataError as err:
+            facts[f"dataset {name}"] = f"unreadable: {err}"
+    return facts
 
 
 def record() -> dict | None:

@@ -74,3 +74,84 @@ def test_a_notebook_run_through_the_cluster_records_it_and_gives_the_numbers_of_
            [(c["id"], c["measured"], c["verdict"]) for c in there["claims"]]
     for name, table in here["tables"].items():
         assert pd.read_csv(here_dir / table).equals(pd.read_csv(there_dir / there["tables"][name])), name
+
+
+def test_a_node_that_dies_mid_run_has_its_task_run_again_elsewhere_and_the_cluster_stops_whole(tmp_path):
+    import threading
+    import time
+
+    from cnnlab import tasks
+
+    nodes = ray_cluster_utils.Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    second = nodes.add_node(num_cpus=1)
+    nodes.wait_for_nodes()
+    head = nodes.head_node.node_id
+    pids = [p.process.pid for node in (nodes.head_node, second) for kind in node.all_processes.values() for p in kind]
+    started = tmp_path / "started"
+    started.mkdir()
+
+    def task(i):  # seeded, so a run again elsewhere gives the same value
+        import ray
+
+        (started / f"{i}-{ray.get_runtime_context().get_node_id()}").touch()
+        time.sleep(3)
+        return float(np.random.default_rng(i).normal(size=1000).sum())
+
+    def kill_the_second_node_once_busy():
+        while not any(p.name.endswith(second.node_id) for p in started.iterdir()):
+            time.sleep(0.1)
+        nodes.remove_node(second)
+
+    killer = threading.Thread(target=kill_the_second_node_once_busy)
+    killer.start()
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv(cluster.CLUSTER_ENV, nodes.address)
+            found = list(tasks.ordered(task, range(4)))
+    finally:
+        killer.join()
+        import ray
+
+        ray.shutdown()
+        nodes.shutdown()
+    assert found == [task_value(i) for i in range(4)]  # complete and unchanged
+    killed = {p.name.split("-")[0] for p in started.iterdir() if p.name.endswith(second.node_id)}
+    assert killed and all((started / f"{i}-{head}").exists() for i in killed)  # run again
+    time.sleep(1)
+    assert [pid for pid in pids if _alive(pid)] == []  # every node's processes stopped
+
+
+def task_value(i):
+    return float(np.random.default_rng(i).normal(size=1000).sum())
+
+
+def _alive(pid):
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_node_that_finds_other_data_is_refused_in_one_line_naming_it(tmp_path, monkeypatch):
+    from cnnlab import tasks
+
+    nodes = ray_cluster_utils.Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        monkeypatch.setenv("CNNLAB_DATA", str(tmp_path))  # the second node's processes find no Fashion-MNIST there
+        second = nodes.add_node(num_cpus=1)
+        monkeypatch.delenv("CNNLAB_DATA")
+        nodes.wait_for_nodes()
+        monkeypatch.setenv(cluster.CLUSTER_ENV, nodes.address)
+        with pytest.raises(ValueError) as refused:
+            list(tasks.ordered(abs, [1, 2]))
+    finally:
+        import ray
+
+        ray.shutdown()
+        nodes.shutdown()
+    line = str(refused.value)
+    assert "\n" not in line and line.startswith(f"cluster node {second.node_ip_address} ({second.node_id[:12]}) "
+                                                "differs from this machine in dataset fashion_mnist (unreadable: ")

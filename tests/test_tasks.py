@@ -39,3 +39,15 @@ def test_the_default_workers_come_from_the_environment_the_runner_sets(monkeypat
     monkeypatch.setenv("CNNLAB_WORKERS", "two")
     with pytest.raises(ValueError, match="CNNLAB_WORKERS must be a whole number of at least 1, got 'two'"):
         list(tasks.ordered(abs, [1]))
+
+
+def test_without_a_cluster_ray_is_not_imported():
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from cnnlab import tasks, train; assert list(tasks.ordered(abs, [-1, -2])) == [1, 2]; "
+            "print('ray' in sys.modules)")
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={k: v for k, v in os.environ.items() if k != "CNNLAB_CLUSTER"})
+    assert found.stdout.split() == ["False"]
