@@ -129,15 +129,16 @@ def run_two_toys(root, mp, markdown="# Toy"):
     runner.run(params.find("99"), "quick", out=out)
 
 
-def fake_run(root, experiment, profile, claims, tables=None, params=None):
-    """A results.json written by hand (no notebook, no figures) for `experiment` in `profile`."""
+def fake_run(root, experiment, profile, claims, tables=None, params=None, **extra):
+    """A results.json written by hand (no notebook, no figures) for `experiment` in `profile`, with `extra`
+    fields."""
     from cnnlab.suite.atomic import write_json_atomic
 
     folder = root / "results" / "runs" / experiment / profile
     write_json_atomic(folder / "results.json", dict(
         experiment=experiment, profile=profile, params=params or {}, seeds=[0, 1], cache_key="k",
         versions={"tensorflow": "2.21.0", "keras": "3.15.1"}, started="2026-01-01T00:00:00+00:00",
-        duration_s=12.4, metrics={}, tables=tables or {}, figures=[], claims=claims))
+        duration_s=12.4, metrics={}, tables=tables or {}, figures=[], claims=claims, **extra))
 
 
 def claim(id, verdict, **extra):

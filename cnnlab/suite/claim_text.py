@@ -29,6 +29,18 @@ def stack_text(versions: dict) -> str:
     return f"{display_name(backend)} {versions.get(backend)}, Keras {versions.get('keras')}"
 
 
+def where_text(run: dict) -> str:
+    """Where a run's paired runs trained, beside its versions: "; 2 workers", or "; Ray cluster at ADDRESS, 2
+    nodes (1 GPU)" ("" for one run after another in the kernel)."""
+    found = run.get("cluster")
+    if found:
+        gpus = sum(node["gpus"] for node in found["nodes"])
+        used = len({task["node"] for task in found["tasks"]})
+        return (f"; Ray cluster at {found['address']}, {len(found['nodes'])} nodes{f' ({gpus:g} GPUs)' if gpus else ''}"
+                f", {len(found['tasks'])} tasks on {used} of them")
+    return f"; {run['workers']} workers" if run.get("workers", 1) > 1 else ""
+
+
 def measured_text(claim: dict) -> str:
     """A claim's measured value as a reader should see it: a bound marked as one, and for a comparison
     over seeds its interval in brackets."""

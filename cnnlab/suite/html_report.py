@@ -24,7 +24,7 @@ from markupsafe import Markup
 
 from cnnlab import paths
 from cnnlab.suite.claim_text import (VERDICTS, convergence_text, count_verdicts, fmt, measured_text, per_seed_text,
-                                     stack_text)
+                                     stack_text, where_text)
 
 SITE = "report"
 NOTEBOOK_PAGES = "notebooks"
@@ -51,6 +51,7 @@ def write(runs: list[dict], missing: dict[str, str], profile: str, checked: str,
     site.mkdir()
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["stack"] = stack_text
+    env.filters["where"] = where_text
     common = dict(profile=profile, colours=VERDICT_COLOURS, verdicts=VERDICTS)
     for run in runs:
         _experiment_pages(env, run, site, common)

@@ -30,7 +30,7 @@ from cnnlab.suite.checks import (check_summary, checked_text, previous_relabels,
                                  with_check)
 from cnnlab.suite.atomic import write_json_atomic, write_text_atomic
 from cnnlab.suite.claim_text import (VERDICTS, convergence_text, count_verdicts, fmt, measured_text, per_seed_text,
-                                     stack_text)
+                                     stack_text, where_text)
 from cnnlab.suite.results import RESULTS_FILE
 from cnnlab.suite.schema import load_results, read_results
 
@@ -144,7 +144,7 @@ def scorecard_markdown(runs: list[dict], profile: str, missing: dict[str, str], 
         lines.append(
             f"- **{run['experiment']}**: {run['duration_s']:.0f} s, {_memory(run)}seeds {run['seeds']}, "
             f"{precision_text(run)}"
-            f"{stack_text(run['versions'])}{checked_text(run)}{'; ' if run['failed_since'] else ''}{run['failed_since']}"
+            f"{stack_text(run['versions'])}{where_text(run)}{checked_text(run)}{'; ' if run['failed_since'] else ''}{run['failed_since']}"
         )
     lines += [f"- **{name}**: no result: {why}" for name, why in missing.items()]
     lines += ["", _escape(claims[["experiment", "id", "statement", "expected", "measured", "verdict"]])

@@ -377,3 +377,20 @@ def test_a_run_s_precision_is_shown_beside_its_seeds(toy_root):
     versions = [" ".join(td.get_text().split()) for td in BeautifulSoup(written.index.read_text(), "html.parser")
                 .select("#experiments tr.run td.small:nth-last-child(2)")]
     assert versions[1].endswith("; mixed_bfloat16 precision") and "precision" not in versions[0]
+
+
+def test_the_scorecard_and_the_report_say_where_the_runs_trained(toy_root):
+    nodes = [dict(node="n1", host="10.0.0.1", alive=True, cpus=8, gpus=1), dict(node="n2", host="10.0.0.2",
+                                                                              alive=True, cpus=8, gpus=1)]
+    tasks = [dict(item="('a', 0)", node="n1", seconds=3.0), dict(item="('a', 1)", node="n2", seconds=2.9),
+             dict(item="('b', 0)", node="n1", seconds=3.1)]
+    fake_run(toy_root, "01_a", "quick", [claim("a.x", "reproduced")], workers=2)
+    fake_run(toy_root, "02_b", "quick", [claim("b.x", "reproduced")], workers=1,
+             cluster=dict(address="10.0.0.1:6379", nodes=nodes, tasks=tasks))
+    written = report.build("quick")
+    text = written.scorecard.read_text()
+    assert "- **01_a**: 12 s, seeds [0, 1], TensorFlow 2.21.0, Keras 3.15.1; 2 workers\n" in text
+    where = "; Ray cluster at 10.0.0.1:6379, 2 nodes (2 GPUs), 3 tasks on 2 of them"
+    assert f"- **02_b**: 12 s, seeds [0, 1], TensorFlow 2.21.0, Keras 3.15.1{where}\n" in text
+    page = BeautifulSoup((written.index.parent / "02_b.html").read_text(), "html.parser")
+    assert where.removeprefix("; ") in " ".join(page.select_one("#run").find_next("p").get_text().split())
