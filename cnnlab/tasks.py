@@ -3,14 +3,18 @@ runs can go one after another in this process or several at once in worker proce
 numbers either way. A worker keeps TensorFlow's usual threads (the floating-point path of a run alone: one
 small net's steps leave much of a core idle, which a second run fills) and trains its share of the runs in the
 order given, so that a configuration's model is traced once per worker. Workers are started fresh (`spawn`:
-TensorFlow's threads do not survive a fork) with the parent's Keras dtype policy; the task travels to them by
-value (`cloudpickle`: the notebook's closures included). How many workers a kernel uses, `cnnlab run --workers`
+TensorFlow's threads do not survive a fork) once per process and kept for its later calls; each call's task
+travels to them by value (`cloudpickle`: the notebook's closures included) through a file each reads once, with
+the parent's Keras dtype policy. How many workers a kernel uses, `cnnlab run --workers`
 passes to it in `CNNLAB_WORKERS` (1 without it: a notebook opened by hand trains one run after another)."""
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
+import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
@@ -18,15 +22,16 @@ from cnnlab import cluster
 from cnnlab.memory import peak_rss_mb
 
 WORKERS_ENV = "CNNLAB_WORKERS"
-_task: Callable | None = None  # a worker's task, set by _start_worker
+_pool: dict = {}  # this process's workers, kept for its later calls: "executor", "size"
+_tasks: dict[str, Callable] = {}  # in a worker: the tasks it has read, by digest
 _peaks_mb: dict[int, float] = {}  # worker pid -> its peak resident memory, as last reported
 
 
 def ordered(task: Callable, items: Iterable, workers: int | None = None) -> Iterator:
     """`task(item)` for every item, yielded in the items' order; with `workers` > 1 (default: `default_workers`)
     computed by that many worker processes at once, each result yielded as soon as those before it are in; on
-    the Ray cluster the runner named (`cnnlab.cluster`), as its tasks. A task's exception is raised here; the
-    workers still running are stopped."""
+    the Ray cluster the runner named (`cnnlab.cluster`), as its tasks. A task's exception is raised here, and the
+    workers are let go (the next call starts new ones)."""
     items = list(items)
     if cluster.address() is not None:
         yield from cluster.ordered(task, items, cluster.address())
@@ -38,20 +43,23 @@ def ordered(task: Callable, items: Iterable, workers: int | None = None) -> Iter
         yield from map(task, items)
         return
     import cloudpickle
-    import keras
 
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(workers, len(items)), mp_context=context, initializer=_start_worker,
-                             initargs=(cloudpickle.dumps(task), keras.config.dtype_policy().name)) as pool:
-        futures = [pool.submit(_run, item) for item in items]
+    payload = cloudpickle.dumps(task)
+    digest, policy = hashlib.sha256(payload).hexdigest(), _dtype_policy()
+    with tempfile.NamedTemporaryFile(prefix="cnnlab-task-") as file:  # each worker reads it once
+        file.write(payload)
+        file.flush()
+        pool = _workers(workers)
+        futures = [pool.submit(_run, file.name, digest, policy, item) for item in items]
         try:
             for future in futures:
                 pid, peak, result = future.result()
                 _peaks_mb[pid] = peak
                 yield result
-        finally:
-            for future in futures:
-                future.cancel()
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            _pool.clear()
+            raise
 
 
 def default_workers() -> int:
@@ -68,15 +76,30 @@ def workers_peak_mb() -> float:
     return round(sum(_peaks_mb.values()), 1)
 
 
-def _start_worker(task: bytes, dtype_policy: str) -> None:
-    import cloudpickle
-    import keras
+def _workers(size: int) -> ProcessPoolExecutor:
+    """This process's pool of `size` workers, started fresh (`spawn`) the first time and kept for later calls."""
+    if _pool.get("size") != size:
+        if _pool:
+            _pool["executor"].shutdown(cancel_futures=True)
+        _pool.update(executor=ProcessPoolExecutor(size, mp_context=multiprocessing.get_context("spawn")), size=size)
+    return _pool["executor"]
 
-    global _task
-    keras.config.set_dtype_policy(dtype_policy)
-    _task = cloudpickle.loads(task)
+
+def _dtype_policy() -> str | None:
+    """The Keras dtype policy layers are built under here (None before Keras is imported: its default)."""
+    keras = sys.modules.get("keras")
+    return keras.config.dtype_policy().name if keras is not None else None
 
 
-def _run(item):
-    result = _task(item)
-    return os.getpid(), peak_rss_mb(), result
+def _run(path: str, digest: str, dtype_policy: str | None, item):
+    if digest not in _tasks:  # once per worker and call: a configuration's traced model serves its further seeds
+        import cloudpickle
+
+        _tasks.clear()  # an earlier call's task and the models it traced
+        with open(path, "rb") as file:
+            _tasks[digest] = cloudpickle.loads(file.read())
+    if dtype_policy is not None:
+        import keras
+
+        keras.config.set_dtype_policy(dtype_policy)
+    return os.getpid(), peak_rss_mb(), _tasks[digest](item)
