@@ -2,8 +2,8 @@
 `CNNLAB_CLUSTER`): each (configuration, seed) run is a Ray task, gathered in the order given. The cnnlab source
 travels with the tasks (Ray's `runtime_env` `py_modules`), so every node runs the code the run was keyed on,
 and the floating-point settings of this process (`backend.NUMERIC_ENV`) go with them; before the first task,
-every node's code digest and dataset fingerprints are compared with this process's (`check_nodes`). A task whose node dies is run
-again elsewhere (Ray's retries). Without an address nothing here is imported, and Ray is not either."""
+every node's code digest and dataset fingerprints are compared with this process's (`check_nodes`). A task whose
+node dies is run again elsewhere (Ray's retries). Without an address Ray is not imported."""
 
 from __future__ import annotations
 

@@ -113,8 +113,8 @@ def execute(exp: Experiment, params: dict, label: str, estimate_s: float | None,
     # the kernel imports the cnnlab whose source the cache key hashed, whatever else the environment has installed
     quiet = {key: os.environ.get(key, value) for key, value in QUIET_ENV.items()}
     path = [str(paths.PACKAGE.parent)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
-    kernel_env = dict(quiet, **KERNEL_ENV, **(CHECK_ENV if check else {}), **{WORKERS_ENV: str(workers), CLUSTER_ENV: cluster or ""},
-                      PYTHONPATH=os.pathsep.join(path))
+    where = {WORKERS_ENV: str(workers), CLUSTER_ENV: cluster or ""}
+    kernel_env = dict(quiet, **KERNEL_ENV, **(CHECK_ENV if check else {}), **where, PYTHONPATH=os.pathsep.join(path))
     saved_env = {k: os.environ.get(k) for k in kernel_env}
     os.environ.update(kernel_env)
     try:

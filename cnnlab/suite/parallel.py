@@ -35,8 +35,8 @@ def longest_first(experiments, previous: dict) -> list:
 def run_all(experiments, profile: str, jobs: int, force: bool = False, check: bool = False, out=None,
             workers: int = 1, cluster: str | None = None) -> None:
     """Run `experiments` with at most `jobs` at once, each training its paired runs `workers` at a time (or on
-    the Ray cluster at `cluster`); raise
-    RunFailed naming every run that failed, after the others finished. An interrupt stops every running one (each cleans up as an interrupted run does)."""
+    the Ray cluster at `cluster`); raise RunFailed naming every run that failed, after the others finished. An
+    interrupt stops every running one (each cleans up as an interrupted run does)."""
     out = sys.stdout if out is None else out
     previous = {exp.name: load_results(run_dir(exp, profile, check)) for exp in experiments}
     order = longest_first(experiments, previous)

@@ -53,8 +53,6 @@ def test_list_refuses_a_broken_parameter_file(toy_root, capsys):
         (["run", "99", "-p", "fail=1"], ["key 'fail' must be bool"]),
         (["run", "42"], ["unknown experiment '42'", "allowed: 99_toy"]),
         (["run", "99", "-p", "n"], ["-p n: expected key=value"]),
-        (["run", "99", "--cluster", "127.0.0.1:1"], ["--cluster 127.0.0.1:1: no Ray head answers there"]),
-        (["reproduce", "--cluster", "head"], ["--cluster head: not host:port"]),
     ],
 )
 def test_bad_input_is_refused_before_anything_runs(toy_root, capsys, argv, parts):
@@ -360,6 +358,24 @@ def test_the_default_workers_share_the_cores_among_the_runs_at_once_and_the_full
     assert [workers_for("quick", jobs, cores=2) for jobs in (1, 2, 4)] == [2, 1, 1]
     assert [workers_for("smoke", jobs, cores=16) for jobs in (1, 2, 4)] == [4, 4, 4]
     assert workers_for("full", 1, cores=16) == 1
+
+
+@pytest.mark.parametrize("argv, part", [
+    (["run", "99", "--cluster", "127.0.0.1:1"], "--cluster 127.0.0.1:1: no Ray head answers there"),
+    (["reproduce", "--cluster", "head"], "--cluster head: not host:port"),
+])
+def test_a_cluster_that_cannot_be_reached_is_one_line_before_anything_runs(toy_root, capsys, monkeypatch, argv, part):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec  # as where the cluster extra is installed
+
+    def ray_installed(name, *args):
+        return object() if name == "ray" else find_spec(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", ray_installed)
+    assert main(argv) == 2
+    assert one_error_line(capsys, part) == ""
+    assert not (toy_root / "results").exists()
 
 
 def test_a_cluster_without_ray_installed_is_one_line_before_anything_runs(toy_root, capsys, monkeypatch):
