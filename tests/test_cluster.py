@@ -51,8 +51,9 @@ def test_runs_on_the_cluster_give_the_numbers_of_the_runs_here_and_use_both_node
     assert len({t["node"] for t in record["tasks"]}) == 2  # both nodes ran tasks
 
 
+@pytest.mark.parametrize("experiment", ["02", "04", "08"])
 def test_a_notebook_run_through_the_cluster_records_it_and_gives_the_numbers_of_a_run_here(two_nodes, tmp_path,
-                                                                                            monkeypatch):
+                                                                                            monkeypatch, experiment):
     import json
 
     import pandas as pd
@@ -64,8 +65,8 @@ def test_a_notebook_run_through_the_cluster_records_it_and_gives_the_numbers_of_
     found = {}
     for where in ("here", "cluster"):
         monkeypatch.setattr(paths, "RUNS", tmp_path / where)
-        outcome = runner.run(params.find("02"), "smoke", force=True, cluster=two_nodes.address if where == "cluster"
-                             else None)
+        outcome = runner.run(params.find(experiment), "smoke", force=True,
+                             cluster=two_nodes.address if where == "cluster" else None)
         found[where] = (json.loads((outcome.run_dir / "results.json").read_text()), outcome.run_dir)
     (here, here_dir), (there, there_dir) = found["here"], found["cluster"]
     assert here["cluster"] is None and there["cluster"]["address"] == two_nodes.address
@@ -73,7 +74,10 @@ def test_a_notebook_run_through_the_cluster_records_it_and_gives_the_numbers_of_
     assert [(c["id"], c["measured"], c["verdict"]) for c in here["claims"]] == \
            [(c["id"], c["measured"], c["verdict"]) for c in there["claims"]]
     for name, table in here["tables"].items():
-        assert pd.read_csv(here_dir / table).equals(pd.read_csv(there_dir / there["tables"][name])), name
+        ours, theirs = pd.read_csv(here_dir / table), pd.read_csv(there_dir / there["tables"][name])
+        # wall times differ, and 08's second run loads the source nets the first stored (`reused`), by their key
+        other = [c for c in ours.columns if c.startswith("s_per") or c.endswith("epoch_s") or c == "reused"]
+        assert ours.drop(columns=other).equals(theirs.drop(columns=other)), name
 
 
 def test_a_node_that_dies_mid_run_has_its_task_run_again_elsewhere_and_the_cluster_stops_whole(tmp_path):
