@@ -21,7 +21,6 @@ RETRIES = 3  # a task whose node died runs again elsewhere, up to this many time
 
 _placements: list[dict] = []  # per task gathered: the item, its node, its seconds
 _connected: list[str] = []  # the address this process's Ray driver is connected to
-_tasks: dict[str, Callable] = {}  # in a cluster worker: the tasks it has unpickled, by digest
 
 
 def address() -> str | None:
@@ -48,10 +47,10 @@ def check_address(where: str, timeout_s: float = 3.0) -> None:
 def ordered(task: Callable, items: list, where: str) -> Iterator:
     """`task(item)` for every item as a Ray task on the cluster at `where`, yielded in the items' order."""
     import cloudpickle
-    import keras
     import ray
 
     from cnnlab.backend import NUMERIC_ENV
+    from cnnlab.tasks import dtype_policy
 
     if _connected != [where]:
         if ray.is_initialized():
@@ -67,7 +66,7 @@ def ordered(task: Callable, items: list, where: str) -> Iterator:
     payload = cloudpickle.dumps(task)
     shared = ray.put(payload)
     digest = hashlib.sha256(payload).hexdigest()
-    refs = [remote.remote(shared, digest, keras.config.dtype_policy().name, item) for item in items]
+    refs = [remote.remote(shared, digest, dtype_policy(), item) for item in items]
     for item, ref in zip(items, refs):
         node, seconds, result = ray.get(ref)
         _placements.append(dict(item=repr(item), node=node, seconds=round(seconds, 1)))
@@ -119,14 +118,11 @@ def record() -> dict | None:
     return dict(address=address(), nodes=nodes, tasks=list(_placements))
 
 
-def _run_remote(payload: bytes, digest: str, dtype_policy: str, item):
-    import cloudpickle
-    import keras
+def _run_remote(payload: bytes, digest: str, policy: str | None, item):
     import ray
 
-    if digest not in _tasks:  # once per worker: a configuration's traced model serves its further seeds
-        _tasks[digest] = cloudpickle.loads(payload)
-    keras.config.set_dtype_policy(dtype_policy)
+    from cnnlab.tasks import run_item
+
     began = time.monotonic()
-    result = _tasks[digest](item)
+    result = run_item(digest, lambda: payload, policy, item)
     return ray.get_runtime_context().get_node_id(), time.monotonic() - began, result

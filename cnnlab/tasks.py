@@ -17,6 +17,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 from cnnlab import cluster
 from cnnlab.memory import peak_rss_mb
@@ -45,7 +46,7 @@ def ordered(task: Callable, items: Iterable, workers: int | None = None) -> Iter
     import cloudpickle
 
     payload = cloudpickle.dumps(task)
-    digest, policy = hashlib.sha256(payload).hexdigest(), _dtype_policy()
+    digest, policy = hashlib.sha256(payload).hexdigest(), dtype_policy()
     with tempfile.NamedTemporaryFile(prefix="cnnlab-task-") as file:  # each worker reads it once
         file.write(payload)
         file.flush()
@@ -85,21 +86,27 @@ def _workers(size: int) -> ProcessPoolExecutor:
     return _pool["executor"]
 
 
-def _dtype_policy() -> str | None:
+def dtype_policy() -> str | None:
     """The Keras dtype policy layers are built under here (None before Keras is imported: its default)."""
     keras = sys.modules.get("keras")
     return keras.config.dtype_policy().name if keras is not None else None
 
 
-def _run(path: str, digest: str, dtype_policy: str | None, item):
-    if digest not in _tasks:  # once per worker and call: a configuration's traced model serves its further seeds
+def run_item(digest: str, payload: Callable[[], bytes], policy: str | None, item):
+    """In a worker (a process of this machine's pool, or a cluster's): `task(item)` of the task whose pickle
+    `payload()` gives, unpickled once per worker and call (a configuration's traced model serves its further
+    seeds; an earlier call's task and the models it traced are let go), under the Keras dtype policy `policy`."""
+    if digest not in _tasks:
         import cloudpickle
 
-        _tasks.clear()  # an earlier call's task and the models it traced
-        with open(path, "rb") as file:
-            _tasks[digest] = cloudpickle.loads(file.read())
-    if dtype_policy is not None:
+        _tasks.clear()
+        _tasks[digest] = cloudpickle.loads(payload())
+    if policy is not None:
         import keras
 
-        keras.config.set_dtype_policy(dtype_policy)
-    return os.getpid(), peak_rss_mb(), _tasks[digest](item)
+        keras.config.set_dtype_policy(policy)
+    return _tasks[digest](item)
+
+
+def _run(path: str, digest: str, policy: str | None, item):
+    return os.getpid(), peak_rss_mb(), run_item(digest, Path(path).read_bytes, policy, item)
