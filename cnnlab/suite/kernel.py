@@ -56,6 +56,7 @@ class _Progress(logging.Handler):
         super().__init__(logging.INFO)
         self.label, self.code_cells, self.estimate, self.out = label, code_cells, estimate_s, out
         self.start = time.monotonic()
+        self.cell = 0  # the code cell running now (1-based), 0 before the first
         self._pending = ""
 
     def _stamp(self) -> str:
@@ -68,7 +69,7 @@ class _Progress(logging.Handler):
         if message.startswith("Executing Cell"):
             number = int(message.removeprefix("Executing Cell").strip("- "))
             if number in self.code_cells:
-                position = self.code_cells.index(number) + 1
+                position = self.cell = self.code_cells.index(number) + 1
                 print(f"{self.label} cell {position}/{len(self.code_cells)} ({self._stamp()})", file=self.out,
                       flush=True)
 
@@ -102,6 +103,7 @@ def execute(exp: Experiment, params: dict, label: str, estimate_s: float | None,
     return the executed notebook's path."""
     out = sys.stdout if out is None else out  # looked up now, not at import: it may have been redirected since
     import papermill
+    from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     target = Path(params["output_dir"]) / f"{exp.name}.ipynb"
@@ -126,6 +128,9 @@ def execute(exp: Experiment, params: dict, label: str, estimate_s: float | None,
             )
     except PapermillExecutionError as err:
         raise RunFailed(f"{exp.name}: cell {err.exec_count} raised {err.ename}: {err.evalue}") from None
+    except DeadKernelError:
+        raise RunFailed(f"{exp.name}: the kernel died in cell {progress.cell}/{len(progress.code_cells)} "
+                        f"({_why_the_kernel_died(cluster)})") from None
     except KeyboardInterrupt:
         _mark_interrupted(target)
         raise
@@ -137,6 +142,19 @@ def execute(exp: Experiment, params: dict, label: str, estimate_s: float | None,
             else:
                 os.environ[key] = value
     return target
+
+
+def _why_the_kernel_died(cluster: str | None) -> str:
+    """What most likely stopped a kernel that died: its cluster gone (a Ray driver exits with its node), or else
+    memory or native code."""
+    if cluster:
+        from cnnlab.cluster import check_address
+
+        try:
+            check_address(cluster)
+        except ValueError:
+            return f"the Ray cluster at {cluster} went away mid-run: no Ray head answers there now"
+    return "out of memory, or a crash in native code: the end of its kernel.log may say"
 
 
 def _mark_interrupted(notebook: Path) -> None:

@@ -274,6 +274,20 @@ def test_a_successful_run_removes_the_failed_notebook_of_an_earlier_run(toy_root
     assert sorted(p.name for p in (toy_root / "results" / "runs" / "99_toy").iterdir()) == ["quick"]
 
 
+def test_a_kernel_that_dies_fails_the_run_in_one_line_and_leaves_the_previous_results(toy_root, stable_source):
+    run()
+    previous = (toy_root / "results" / "runs" / "99_toy" / "quick" / RESULTS_FILE).read_bytes()
+    write_toy(toy_root, TOY_BODY.replace('raise RuntimeError("asked to fail")',
+                                         "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"))
+    with pytest.raises(runner.RunFailed) as info:
+        run(overrides={"fail": True})
+    assert str(info.value) == ("99_toy: the kernel died in cell 3/3 (out of memory, or a crash in native code: the "
+                               "end of its kernel.log may say); executed notebook kept at "
+                               "results/runs/99_toy/quick.failed/99_toy.ipynb; the previous results are untouched")
+    assert (toy_root / "results" / "runs" / "99_toy" / "quick" / RESULTS_FILE).read_bytes() == previous
+    assert (toy_root / "results" / "runs" / "99_toy" / "quick.failed" / "99_toy.ipynb").exists()
+
+
 def test_notebook_without_record_save_fails(toy_root, stable_source):
     write_toy(toy_root, TOY_BODY.replace("rec.save()", "pass"))
     with pytest.raises(runner.RunFailed, match="99_toy: the notebook finished without saving its record"):
