@@ -3,7 +3,8 @@
 travels with the tasks (Ray's `runtime_env` `py_modules`), so every node runs the code the run was keyed on,
 and the floating-point settings of this process (`backend.NUMERIC_ENV`) go with them; before the first task,
 every node's code digest and dataset fingerprints are compared with this process's (`check_nodes`). A task whose
-node dies is run again elsewhere (Ray's retries). Without an address Ray is not imported."""
+node dies is run again elsewhere (Ray's retries); a cluster that goes away fails the run with `ClusterLost`.
+Without an address Ray is not imported."""
 
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ RETRIES = 3  # a task whose node died runs again elsewhere, up to this many time
 
 _placements: list[dict] = []  # per task gathered: the item, its node, its seconds
 _connected: list[str] = []  # the address this process's Ray driver is connected to
+
+
+class ClusterLost(RuntimeError):
+    """The cluster stopped answering while a run's tasks were out (its head, or this machine's node, went away)."""
 
 
 def address() -> str | None:
@@ -68,7 +73,15 @@ def ordered(task: Callable, items: list, where: str) -> Iterator:
     digest = hashlib.sha256(payload).hexdigest()
     refs = [remote.remote(shared, digest, dtype_policy(), item) for item in items]
     for item, ref in zip(items, refs):
-        node, seconds, result = ray.get(ref)
+        try:
+            node, seconds, result = ray.get(ref)
+        except ray.exceptions.RayTaskError:
+            raise  # the task's own exception, as a run here raises it
+        except ray.exceptions.RayError as err:
+            _connected.clear()
+            reason = " ".join(str(err).split())[:160]
+            raise ClusterLost(f"the Ray cluster at {where} went away mid-run, at task {item!r}: "
+                              f"{type(err).__name__} ({reason})") from None
         _placements.append(dict(item=repr(item), node=node, seconds=round(seconds, 1)))
         yield result
 
