@@ -77,7 +77,7 @@ test-backends: setup data
 			tests/suite/test_notebooks.py || exit 1; \
 	done
 
-# Paired runs as Ray tasks on a cluster of two nodes started on this machine (installs the cluster extra; about 8
+# Paired runs as Ray tasks on a cluster of two nodes started on this machine (installs the cluster extra; about 11
 # minutes, so not part of `make test`)
 test-cluster: setup data
 	$(BIN)/python -m pip install --quiet -e '.[test,cluster]'
