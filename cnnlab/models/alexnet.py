@@ -4,9 +4,11 @@ import keras
 from keras import layers
 
 from cnnlab.layers import LocalResponseNormalization
+from cnnlab.models.convnet import _check_pooling, headless
 
 
-def alexnet(input_shape=(227, 227, 3), num_classes=1000, two_tower=False):
+def alexnet(input_shape=(227, 227, 3), num_classes=1000, two_tower=False, include_top=True, pooling=None,
+            classifier_activation="softmax"):
     """AlexNet: five conv layers, three max pools, two LRN layers and three FC layers.
 
     Order as in the paper (Section 3.5): conv1 -> norm1 -> pool1 -> conv2 -> norm2 ->
@@ -21,7 +23,11 @@ def alexnet(input_shape=(227, 227, 3), num_classes=1000, two_tower=False):
     conv1, conv3 and the FC layers connect everything: 60,965,224 parameters. Here the
     LRN windows run over all maps, so those straddling the tower boundary mix towers,
     which the paper's per-GPU LRN did not.
+
+    `include_top`, `pooling` and `classifier_activation` as in keras.applications: without
+    the top (fc6, fc7, fc8 and their dropout) the net ends in pool5's 6x6x256 map.
     """
+    _check_pooling(pooling)
     groups = 2 if two_tower else 1
     inputs = keras.Input(input_shape)
     x = layers.Conv2D(96, 11, strides=4, activation="relu", name="conv1")(inputs)
@@ -40,11 +46,13 @@ def alexnet(input_shape=(227, 227, 3), num_classes=1000, two_tower=False):
         256, 3, padding="same", groups=groups, activation="relu", name="conv5"
     )(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool5")(x)
+    name = "alexnet_two_tower" if two_tower else "alexnet"
+    if not include_top:
+        return headless(inputs, x, pooling, name)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(4096, activation="relu", name="fc6")(x)
     x = layers.Dropout(0.5, name="drop6")(x)
     x = layers.Dense(4096, activation="relu", name="fc7")(x)
     x = layers.Dropout(0.5, name="drop7")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="fc8")(x)
-    name = "alexnet_two_tower" if two_tower else "alexnet"
+    outputs = layers.Dense(num_classes, activation=classifier_activation, name="fc8")(x)
     return keras.Model(inputs, outputs, name=name)

@@ -4,6 +4,7 @@ import keras
 from keras import layers
 
 from cnnlab.layers import LocalResponseNormalization, inception_module
+from cnnlab.models.convnet import _check_pooling, headless
 
 # Table 1: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj.
 INCEPTION = {
@@ -58,13 +59,17 @@ def row_of(layer_name):
     return _PREFIX_ROW.get(parts[0])
 
 
-def googlenet(input_shape=(224, 224, 3), num_classes=1000):
+def googlenet(input_shape=(224, 224, 3), num_classes=1000, include_top=True, pooling=None,
+              classifier_activation="softmax"):
     """GoogLeNet as in Table 1; 'same' padding gives Caffe's sizes 112-56-28-14-7-1.
 
     The stem follows the Caffe model: conv1 -> pool1 -> LRN -> conv2 reduce -> conv2 ->
     LRN -> pool2. The 7x7/1 average pool is global (the same at 224x224, and other input
-    sizes work too).
+    sizes work too). `include_top`, `pooling` and `classifier_activation` as in
+    keras.applications: without the top (avg pool, dropout, linear) the net ends in
+    inception 5b's 7x7x1024 map.
     """
+    _check_pooling(pooling)
     inputs = keras.Input(input_shape)
     x = layers.Conv2D(
         64, 7, strides=2, padding="same", activation="relu", name="conv1_7x7_s2"
@@ -80,10 +85,12 @@ def googlenet(input_shape=(224, 224, 3), num_classes=1000):
         if row in ("3b", "4e"):
             pool = f"pool{row[0]}_3x3_s2"
             x = layers.MaxPooling2D(3, strides=2, padding="same", name=pool)(x)
+    if not include_top:
+        return headless(inputs, x, pooling, "googlenet")
     x = layers.GlobalAveragePooling2D(keepdims=True, name="pool5_7x7_s1")(x)
     x = layers.Dropout(0.4, name="dropout")(x)
     x = layers.Flatten(name="linear_flatten")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="linear")(x)
+    outputs = layers.Dense(num_classes, activation=classifier_activation, name="linear")(x)
     return keras.Model(inputs, outputs, name="googlenet")
 
 

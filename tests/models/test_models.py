@@ -38,6 +38,24 @@ def test_models_registry():
                            "conv_stack", "plain_mlp", "plain_cnn", "patch_classifier", "fcn", "encoder_decoder", "cifar_resnet"}
 
 
+@pytest.mark.parametrize("build, full_params, top_params, feature_shape, small_input", [
+    (lenet5, 61_706, dense(120, 84) + dense(84, 10), (None, 1, 1, 120), (32, 32, 1)),  # C5 under F6, output
+    (alexnet, 62_378_344, dense(6 * 6 * 256, 4096) + dense(4096, 4096) + dense(4096, 1000), (None, 6, 6, 256),
+     (67, 67, 3)),  # pool5 under fc6, fc7, fc8
+    (googlenet, 6_998_552, dense(1024, 1000), (None, 7, 7, 1024), (32, 32, 3)),  # inception 5b under linear
+])
+def test_paper_nets_without_their_top(build, full_params, top_params, feature_shape, small_input):
+    pooled = build(include_top=False, pooling="avg")
+    assert pooled.output.shape == (None, feature_shape[-1])
+    assert pooled.count_params() == full_params - top_params
+    assert build(include_top=False).output.shape == feature_shape
+    assert build(include_top=False, pooling="max").output.shape == (None, feature_shape[-1])
+    logits = build(num_classes=3, classifier_activation=None, input_shape=small_input)
+    assert logits.output.shape == (None, 3) and logits.layers[-1].activation is keras.activations.linear
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        build(include_top=False, pooling="mean")
+
+
 # ---------------------------------------------------------------- LeNet-5
 
 
@@ -54,6 +72,7 @@ def test_lenet5():
     sizes = [model.get_layer(n).output.shape[1] for n in ("c1", "s2", "c3", "s4", "c5")]
     assert sizes == [28, 14, 10, 5, 1]
     assert tuple(model.output.shape) == (None, 10)
+    assert model.get_layer("output").activation is keras.activations.softmax
 
 
 # ---------------------------------------------------------------- AlexNet
