@@ -8,7 +8,7 @@ stage ends in a 2x2 max pool.
 import keras
 from keras import layers
 
-from cnnlab.init import initializer
+from cnnlab.init import layer_initializer
 from cnnlab.layers import LocalResponseNormalization
 from cnnlab.models.convnet import headless
 
@@ -45,20 +45,22 @@ def vgg(
     include_top=True,
     pooling=None,
     classifier_activation="softmax",
+    seed=None,
 ):
     """Build VGG configuration `config` with keras.applications layer names.
 
     Widths 64-128-256-512-512 divided by `width_divisor`, 'same' convs with ReLU, 2x2
     max pools, then flatten, two FC layers of `fc_units` with dropout, and a softmax. D
     and E at the defaults have exactly the parameters of keras.applications VGG16/VGG19.
-    `init` names the kernel initialiser of every conv and dense layer (a Keras name or a
-    `cnnlab.init` scheme). `include_top`, `pooling` and `classifier_activation` as in
-    keras.applications (None gives logits).
+    `init` names the `cnnlab.init` scheme of every conv and dense layer's kernel, seeded
+    per weight layer (in depth order) from `seed` (None: unseeded). `include_top`,
+    `pooling` and `classifier_activation` as in keras.applications (None gives logits).
     """
     if config not in CONFIGS:
         raise ValueError(f"Unknown VGG config {config!r}; choose from {list(CONFIGS)}")
     inputs = keras.Input(input_shape)
     x = inputs
+    weight_layer = iter(range(1, weight_layers(config) + 1))
     for i, (stage, width) in enumerate(zip(CONFIGS[config], WIDTHS), start=1):
         j = 0
         for spec in stage:
@@ -71,7 +73,7 @@ def vgg(
                     spec,
                     padding="same",
                     activation="relu",
-                    kernel_initializer=initializer(init),
+                    kernel_initializer=layer_initializer(init, seed, next(weight_layer)),
                     name=f"block{i}_conv{j}",
                 )(x)
         x = layers.MaxPooling2D(2, strides=2, name=f"block{i}_pool")(x)
@@ -79,8 +81,9 @@ def vgg(
         return headless(inputs, x, pooling, f"vgg_{config}")
     x = layers.Flatten(name="flatten")(x)
     for k in (1, 2):
-        x = layers.Dense(fc_units, activation="relu", kernel_initializer=initializer(init), name=f"fc{k}")(x)
+        x = layers.Dense(fc_units, activation="relu",
+                         kernel_initializer=layer_initializer(init, seed, next(weight_layer)), name=f"fc{k}")(x)
         x = layers.Dropout(dropout, name=f"fc{k}_dropout")(x)
-    outputs = layers.Dense(num_classes, activation=classifier_activation, kernel_initializer=initializer(init),
-                           name="predictions")(x)
+    outputs = layers.Dense(num_classes, activation=classifier_activation,
+                           kernel_initializer=layer_initializer(init, seed, next(weight_layer)), name="predictions")(x)
     return keras.Model(inputs, outputs, name=f"vgg_{config}")

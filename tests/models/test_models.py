@@ -250,6 +250,16 @@ def test_vgg_init_applies_to_every_kernel():
     assert np.std(np.concatenate([k.ravel() for k in kernels])) == pytest.approx(0.01, rel=0.02)
 
 
+def test_vgg_seeded_init():
+    def weights(seed):
+        return vgg("A", input_shape=(32, 32, 1), num_classes=10, width_divisor=8, fc_units=16, init="he_normal",
+                   seed=seed).get_weights()
+
+    a, b, c = weights(3), weights(3), weights(4)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not np.array_equal(a[0], c[0])
+
+
 def test_vgg_unknown_config():
     with pytest.raises(ValueError, match="A-LRN"):
         vgg("F")
