@@ -16,10 +16,10 @@ def batch():
 
 
 def test_plain_nets_have_the_asked_depth_and_counts():
-    mlp = plain_mlp(5, 64, seed=0)
+    mlp = plain_mlp(5, width=64, seed=0)
     assert [l.name for l in probe.hidden_layers(mlp)] == [f"hidden_{i}" for i in range(1, 6)]
     assert mlp.count_params() == (784 * 64 + 64) + 4 * (64 * 64 + 64) + (64 * 10 + 10)
-    cnn = plain_cnn(4, 8, seed=0)
+    cnn = plain_cnn(4, filters=8, seed=0)
     assert cnn.count_params() == (9 * 1 * 8 + 8) + 3 * (9 * 8 * 8 + 8) + (8 * 10 + 10)
     k = conv_stack([32, "M", 32, "M", 64, "M"], kernel_size=5, init="normal_0.01", seed=0)
     assert k.count_params() == (25 * 32 + 32) + (25 * 32 * 32 + 32) + (25 * 32 * 64 + 64) + (3 * 3 * 64 * 10 + 10)
@@ -27,13 +27,13 @@ def test_plain_nets_have_the_asked_depth_and_counts():
 
 
 def test_same_seed_same_net():
-    a, b = plain_mlp(3, 16, seed=5), plain_mlp(3, 16, seed=5)
+    a, b = plain_mlp(3, width=16, seed=5), plain_mlp(3, width=16, seed=5)
     assert all(np.array_equal(u, v) for u, v in zip(a.get_weights(), b.get_weights()))
 
 
 def test_propagation_matches_a_direct_computation(batch):
     x, y = batch
-    model = plain_mlp(3, 32, "relu", "he_normal", seed=0)
+    model = plain_mlp(3, width=32, activation="relu", init="he_normal", seed=0)
     frame = probe.propagation(model, x, y)
     assert list(frame.depth) == [1, 2, 3]
     first = keras.ops.convert_to_numpy(keras.Model(model.input, model.get_layer("hidden_1").output)(x))
@@ -44,7 +44,7 @@ def test_propagation_matches_a_direct_computation(batch):
 
 def test_propagation_in_chunks_equals_one_batch(batch):
     x, y = batch
-    model = plain_cnn(3, 4, "relu", "he_normal", seed=1)
+    model = plain_cnn(3, filters=4, activation="relu", init="he_normal", seed=1)
     whole = probe.propagation(model, x, y, batch_size=len(x))
     pairs = probe.activations_and_gradients(model, x, y)
     assert list(whole.grad_std) == pytest.approx([g.std() for _, g in pairs], rel=1e-5)
@@ -56,8 +56,8 @@ def test_propagation_in_chunks_equals_one_batch(batch):
 
 def test_vanishing_signal_under_the_heuristic_and_not_under_he(batch):
     x, y = batch
-    he = probe.propagation(plain_mlp(20, 256, "relu", "he_normal", seed=0), x, y)
-    heuristic = probe.propagation(plain_mlp(20, 256, "relu", "heuristic", seed=0), x, y)
+    he = probe.propagation(plain_mlp(20, width=256, activation="relu", init="he_normal", seed=0), x, y)
+    heuristic = probe.propagation(plain_mlp(20, width=256, activation="relu", init="heuristic", seed=0), x, y)
     assert 0.5 <= he.act_ratio.iloc[-1] <= 2
     assert heuristic.act_ratio.iloc[-1] < 1e-5  # theory (1/6)^(19/2) = 4e-8
     assert heuristic.grad_std.iloc[0] < 1e-5 * heuristic.grad_std.iloc[-1]

@@ -18,7 +18,7 @@ LAYOUT = [4, POOL, 8, POOL]
 
 def small_net(seed, batch_norm=False):
     """Four weight layers: two convs, one hidden dense layer, the classifier."""
-    return conv_stack(LAYOUT, dense=[6], init="he_normal", num_classes=3, batch_norm=batch_norm, seed=seed)
+    return conv_stack(LAYOUT, classes=3, dense=[6], init="he_normal", batch_norm=batch_norm, seed=seed)
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_copy_refuses_out_of_range_and_mismatched_layers():
         copy_layers(small_net(0), small_net(1), 4, frozen=True)
     with pytest.raises(ValueError, match=r"cannot transfer 0 layers"):
         copy_layers(small_net(0), small_net(1), 0, frozen=True)
-    wider = conv_stack([5, POOL, 8, POOL], dense=[6], num_classes=3)
+    wider = conv_stack([5, POOL, 8, POOL], classes=3, dense=[6])
     with pytest.raises(ValueError, match=r"^layer 'hidden_1' differs in shape between the nets"):
         copy_layers(small_net(0), wider, 1, frozen=True)
 

@@ -52,7 +52,7 @@ def backbone_trained(items, widths, fc, steps: int, every: int, seed: int, learn
     if items.x_val is None:
         raise ValueError("the backbone's plateau is detected on held-out items: prepare them with a val_fraction")
     seed_everything(seed)
-    model = compile_adam(backbone_classifier(widths, fc, seed=seed), learning_rate)
+    model = compile_adam(backbone_classifier(widths=widths, fc=fc, seed=seed), learning_rate)
     curve = fit_steps(model, items, steps, every, (items.x_val, items.y_val), batch_size, seed, verbose=0,
                       plateau=plateau)
     record = dict(curve["convergence"], val_error=curve["error"][-1], diverged_at_step=curve["diverged_at_step"])
@@ -149,10 +149,11 @@ def segmenters(classifier, models, widths, fc, learning_rate: float, canvas_size
 
     def build(name, seed):
         if name == "encoder_decoder":
-            model = encoder_decoder(widths, NUM_CLASSES, shape, classifier=classifier, seed=seed)
+            model = encoder_decoder(classes=NUM_CLASSES, input_shape=shape, widths=widths, classifier=classifier,
+                                    seed=seed)
         else:
-            model = fcn(name[3:6], classifier, fixed=name.endswith("fixed"), widths=widths, fc=fc, input_shape=shape,
-                        seed=seed, name=name)
+            model = fcn(name[3:6], classes=NUM_CLASSES, input_shape=shape, classifier=classifier,
+                        fixed=name.endswith("fixed"), widths=widths, fc=fc, seed=seed, name=name)
         return compile_adam(model, learning_rate)
 
     return {m: lambda seed, m=m: build(m, seed) for m in models}

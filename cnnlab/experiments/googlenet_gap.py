@@ -43,7 +43,7 @@ def head_table(backbones: dict, head_args: dict) -> pd.DataFrame:
         for head in HEADS:
             model = with_head(backbone, head, **head_args)
             rows.append(dict(backbone=name, feature_map=f"{h}x{w}x{c}", head=head, head_params=head_params(model),
-                             formula=formula_params(head, h, w, c, head_args["num_classes"], head_args["fc_units"]),
+                             formula=formula_params(head, h, w, c, head_args["classes"], head_args["fc_units"]),
                              model_params=model.count_params()))
         backend.clear_session()
     return pd.DataFrame(rows)

@@ -27,9 +27,11 @@ SOURCE_FIG2, SOURCE_FIG3 = "He et al. 2015, Fig. 2; CLAIMS 02", "He et al. 2015,
 def probed_nets(mlp_depth, mlp_width, cnn_depth, cnn_filters) -> dict:
     """net -> (depth, build(seed, scheme), (fan_in, fan_out) of a hidden layer) for the propagation probes."""
     return {
-        "mlp": (mlp_depth, lambda s, scheme: plain_mlp(mlp_depth, mlp_width, "relu", scheme, seed=s),
+        "mlp": (mlp_depth, lambda s, scheme: plain_mlp(mlp_depth, width=mlp_width, activation="relu", init=scheme,
+                                                       seed=s),
                 (mlp_width, mlp_width)),
-        "cnn": (cnn_depth, lambda s, scheme: plain_cnn(cnn_depth, cnn_filters, "relu", scheme, seed=s),
+        "cnn": (cnn_depth, lambda s, scheme: plain_cnn(cnn_depth, filters=cnn_filters, activation="relu", init=scheme,
+                                                       seed=s),
                 (9 * cnn_filters, 9 * cnn_filters)),
     }
 
@@ -97,9 +99,10 @@ def saturation_curves(depth: int, width: int, seeds, x, y) -> dict:
     """`probe.propagation_over_seeds` of the same MLP with saturating units (sigmoid, Glorot's init, whose scale
     keeps each weight matrix's gain at 1) and with ReLU (He's init, the same for ReLU)."""
     return {"sigmoid, glorot_normal": probe.propagation_over_seeds(
-                lambda s: plain_mlp(depth, width, "sigmoid", "glorot_normal", seed=s), seeds, x, y),
+                lambda s: plain_mlp(depth, width=width, activation="sigmoid", init="glorot_normal", seed=s),
+                seeds, x, y),
             "relu, he_normal": probe.propagation_over_seeds(
-                lambda s: plain_mlp(depth, width, "relu", "he_normal", seed=s), seeds, x, y)}
+                lambda s: plain_mlp(depth, width=width, activation="relu", init="he_normal", seed=s), seeds, x, y)}
 
 
 def saturation_table(curves: dict) -> pd.DataFrame:
@@ -145,7 +148,8 @@ def tanh_statistics(schemes, depth: int, width: int, seed: int, x, y) -> tuple[p
     means) and the share of activations near 0 at the first and last layer; and the arrays per layer."""
     rows, arrays = [], {}
     for scheme in schemes:
-        pairs = probe.activations_and_gradients(plain_mlp(depth, width, "tanh", scheme, seed=seed), x, y)
+        model = plain_mlp(depth, width=width, activation="tanh", init=scheme, seed=seed)
+        pairs = probe.activations_and_gradients(model, x, y)
         arrays[scheme] = pairs
         act = np.array([a.std() for a, _ in pairs])
         grad = np.array([g.std() for _, g in pairs])
@@ -197,7 +201,8 @@ def train_plain(depths, schemes, seeds, data, probe_set, width, steps, every, le
     """Plain ReLU MLPs of each depth and scheme trained by SGD from each seed: one row per run with the final
     loss and training accuracy and the steps until the loss fell below `plateau_loss` and `loss_threshold`."""
     def trainable(depth, scheme, seed):
-        return compile_sgd(plain_mlp(depth, width, "relu", scheme, seed=seed), learning_rate, momentum)
+        model = plain_mlp(depth, width=width, activation="relu", init=scheme, seed=seed)
+        return compile_sgd(model, learning_rate, momentum)
 
     builds = {(d, sc): lambda s, d=d, sc=sc: trainable(d, sc, s) for d in depths for sc in schemes}
     runs = run_steps(builds, seeds, data, steps, every, probe_set, batch_size, keys=("depth", "scheme"))

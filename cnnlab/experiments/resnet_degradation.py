@@ -26,7 +26,7 @@ def parameter_table(depths) -> pd.DataFrame:
     for depth in depths:
         counts = {}
         for label, residual, shortcut in (("resnet_a", True, "A"), ("resnet_b", True, "B"), ("plain", False, "A")):
-            counts[label] = arith.trainable_params(cifar_resnet(depth, residual, shortcut))
+            counts[label] = arith.trainable_params(cifar_resnet(depth, residual=residual, shortcut=shortcut))
             backend.clear_session()
         rows.append(dict(depth=depth, **counts, paper_m=PAPER_PARAMS_M.get(depth)))
     return pd.DataFrame(rows)
@@ -50,8 +50,8 @@ def builds(depths, width_divisor: int, weight_decay: float, steps: int, learning
     schedule (a warm-up at a tenth of the rate, then /10 at 50% and 75% of the steps)."""
 
     def build(residual, depth, seed):
-        model = cifar_resnet(depth, residual, width_divisor=width_divisor, weight_decay=weight_decay,
-                             input_shape=(28, 28, 1), seed=seed)
+        model = cifar_resnet(depth, input_shape=(28, 28, 1), residual=residual, width_divisor=width_divisor,
+                             weight_decay=weight_decay, seed=seed)
         return compile_sgd(model, step_schedule(steps, learning_rate, warmup_steps, learning_rate / 10), momentum)
 
     return {(net, d): lambda s, net=net, d=d: build(net == "resnet", d, s) for net in ("plain", "resnet")

@@ -56,8 +56,8 @@ class Protocol:
 
     def net(self, seed):
         """The net for one half, initialised from `seed`."""
-        return conv_stack(self.layout, dense=[self.fc_units], init="he_normal", num_classes=5,
-                          input_shape=(self.image_size, self.image_size, 1), seed=seed)
+        return conv_stack(self.layout, classes=5, input_shape=(self.image_size, self.image_size, 1),
+                          dense=[self.fc_units], init="he_normal", seed=seed)
 
     def compiled(self, model):
         """SGD with momentum at a constant rate: a run stops where the held-out accuracy stops improving while

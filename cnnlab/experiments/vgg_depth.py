@@ -25,8 +25,8 @@ def builds(configs, width_divisor: int, fc_units: int, dropout: float, init: str
     Adam (the seed acts through `seed_everything`, which `run_seeds` calls before each build)."""
 
     def trainable(config):
-        return compile_adam(vgg(config, input_shape=(32, 32, 1), num_classes=10, width_divisor=width_divisor,
-                                fc_units=fc_units, dropout=dropout, init=init, classifier_activation=None),
+        return compile_adam(vgg(config, classes=10, classifier_activation=None, input_shape=(32, 32, 1),
+                                width_divisor=width_divisor, fc_units=fc_units, dropout=dropout, init=init),
                             learning_rate)
 
     return {c: lambda seed, c=c: trainable(c) for c in configs}

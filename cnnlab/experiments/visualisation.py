@@ -132,7 +132,7 @@ def canvas_classifier(data, widths, kernel_size: int, steps: int, seed: int, lea
     layout = stages_layout(widths, pool_after_last=False)
 
     def build(s):
-        backbone = conv_stack(layout, kernel_size=kernel_size, include_top=False, input_shape=data.x_train.shape[1:],
+        backbone = conv_stack(layout, include_top=False, input_shape=data.x_train.shape[1:], kernel_size=kernel_size,
                               seed=s)
         return compile_adam(with_head(backbone, "gap", gap_dropout=0.0), learning_rate)
 

@@ -3,8 +3,13 @@
 Convention: a builder's weight layers below the classifier are named as its family's paper or
 keras.applications names them (the small nets of the experiments: `hidden_1` ... `hidden_L`); the
 full-size ImageNet nets end in softmax as keras.applications does, the small experiment nets in logits
-(`conv_stack` takes `classifier_activation`), trained with a from_logits loss; the segmentation nets (`fcn`,
-`encoder_decoder`) return per-pixel logits.
+(`classifier_activation` changes either, where a builder takes it), trained with a from_logits loss; the
+segmentation nets (`fcn`, `encoder_decoder`) return per-pixel logits.
+
+Signatures follow keras.applications: at most one positional argument, the one that names the net
+(`conv_stack(layout)`, `vgg(config)`, `resnet(depth)`, `fcn(variant)`, ...), then keyword-only `include_top,
+pooling, classes, classifier_activation, input_shape` (those that make sense for the net), the family's own
+arguments, and `seed`, `name` last.
 """
 
 from cnnlab.models.alexnet import alexnet

@@ -7,8 +7,8 @@ from cnnlab.layers import LocalResponseNormalization
 from cnnlab.models.convnet import _check_pooling, headless
 
 
-def alexnet(input_shape=(227, 227, 3), num_classes=1000, two_tower=False, include_top=True, pooling=None,
-            classifier_activation="softmax"):
+def alexnet(*, include_top=True, pooling=None, classes=1000, classifier_activation="softmax",
+            input_shape=(227, 227, 3), two_tower=False):
     """AlexNet: five conv layers, three max pools, two LRN layers and three FC layers.
 
     Order as in the paper (Section 3.5): conv1 -> norm1 -> pool1 -> conv2 -> norm2 ->
@@ -54,5 +54,5 @@ def alexnet(input_shape=(227, 227, 3), num_classes=1000, two_tower=False, includ
     x = layers.Dropout(0.5, name="drop6")(x)
     x = layers.Dense(4096, activation="relu", name="fc7")(x)
     x = layers.Dropout(0.5, name="drop7")(x)
-    outputs = layers.Dense(num_classes, activation=classifier_activation, name="fc8")(x)
+    outputs = layers.Dense(classes, activation=classifier_activation, name="fc8")(x)
     return keras.Model(inputs, outputs, name=name)

@@ -64,9 +64,9 @@ class ZeroPadShortcut(layers.Layer):
         return {**super().get_config(), "filters": self.filters, "strides": self.strides}
 
 
-def cifar_resnet(depth=20, residual=True, shortcut="A", width_divisor=1, init="he_normal", weight_decay=0.0,
-                 include_top=True, pooling=None, num_classes=10, classifier_activation=None, input_shape=(32, 32, 3),
-                 seed=None, name=None) -> keras.Model:
+def cifar_resnet(depth=20, *, include_top=True, pooling=None, classes=10, classifier_activation=None,
+                 input_shape=(32, 32, 3), residual=True, shortcut="A", width_divisor=1, init="he_normal",
+                 weight_decay=0.0, seed=None, name=None) -> keras.Model:
     """ResNet-`depth` (`residual`) or plain-`depth`, named `resnet<depth>` / `plain<depth>` unless `name`.
     `init` names a `cnnlab.init` scheme, seeded per weight layer from `seed` (in depth order, the same in
     plain and residual nets; option B's projections after the classifier). `include_top`, `pooling` and
@@ -108,7 +108,7 @@ def cifar_resnet(depth=20, residual=True, shortcut="A", width_divisor=1, init="h
     if not include_top:
         return headless(inputs, x, pooling, name)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    outputs = layers.Dense(num_classes, activation=classifier_activation, kernel_regularizer=regularizer,
+    outputs = layers.Dense(classes, activation=classifier_activation, kernel_regularizer=regularizer,
                            kernel_initializer=layer_initializer(init, seed, next(weight_layer)),
                            name="predictions" if classifier_activation else "logits")(x)
     return keras.Model(inputs, outputs, name=name)

@@ -32,9 +32,9 @@ def stages_layout(stages, pool_after_last=True) -> list:
     return layout
 
 
-def conv_stack(layout=(32, POOL, 32, POOL, 64, POOL), dense=(), kernel_size=3, activation="relu", init=None,
-               batch_norm=False, include_top=True, pooling=None, num_classes=10, classifier_activation=None,
-               input_shape=(28, 28, 1), seed=None, name="conv_stack") -> keras.Model:
+def conv_stack(layout=(32, POOL, 32, POOL, 64, POOL), *, include_top=True, pooling=None, classes=10,
+               classifier_activation=None, input_shape=(28, 28, 1), dense=(), kernel_size=3, activation="relu",
+               init=None, batch_norm=False, seed=None, name="conv_stack") -> keras.Model:
     """The conv stack `layout` (ints: conv filters, "M": max pool), then `dense` hidden units and the
     classifier when `include_top`. `init` names a `cnnlab.init` scheme (seeded per layer from `seed`);
     None keeps Keras's default (Glorot uniform). A conv with `batch_norm` is conv, BN, activation."""
@@ -63,7 +63,7 @@ def conv_stack(layout=(32, POOL, 32, POOL, 64, POOL), dense=(), kernel_size=3, a
         i += 1
         x = layers.Dense(units, activation=activation, kernel_initializer=layer_initializer(init, seed, i),
                          name=f"hidden_{i}")(x)
-    outputs = layers.Dense(num_classes, activation=classifier_activation,
+    outputs = layers.Dense(classes, activation=classifier_activation,
                            kernel_initializer=layer_initializer(init, seed, i + 1),
                            name="predictions" if classifier_activation else "logits")(x)
     return keras.Model(inputs, outputs, name=name)

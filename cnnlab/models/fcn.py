@@ -111,7 +111,7 @@ def total_stride(model) -> int:
     return stride
 
 
-def patch_classifier(layout=(16, POOL, 32, POOL), dense=(64,), kernel_size=5, name="patch_classifier",
+def patch_classifier(layout=(16, POOL, 32, POOL), *, dense=(64,), kernel_size=5, name="patch_classifier",
                      **conv_stack_args) -> keras.Model:
     """`conv_stack` with padding="valid" in every conv (same names, init and arguments), the classifier for
     which crops and patches are exact. The default is LeNet-like: 28 -> 24 -> 12 -> 8 -> 4, a 4x4x32 map
@@ -252,17 +252,19 @@ def _top_size(blocks: int, size: int = ITEM_SIZE) -> int:
     return size
 
 
-def backbone_classifier(widths=(16, 32, 64, 128), fc=(128, 128), convs_per_block=1, num_classes=10,
-                        init=None, seed=None, name="fcn_backbone") -> keras.Model:
+def backbone_classifier(*, classes=10, widths=(16, 32, 64, 128), fc=(128, 128), convs_per_block=1, init=None,
+                        seed=None, name="fcn_backbone") -> keras.Model:
     """The segmentation backbone as a 28x28 classifier (28 -> 14 -> 7 -> 3 -> 1 with four blocks), then
-    Flatten, `fc6`, `fc7` (ReLU) and `logits`: trained on Fashion-MNIST items, the FCNs' pre-training."""
+    Flatten, `fc6`, `fc7` (ReLU) and `logits`: trained on Fashion-MNIST items, the FCNs' pre-training. The FCNs
+    copy all of it but the logits, so it is always whole and on an item (no `include_top`, `pooling`,
+    `classifier_activation` or `input_shape`)."""
     x = inputs = keras.Input((ITEM_SIZE, ITEM_SIZE, 1))
     x, _ = _blocks(x, widths, convs_per_block, init, seed)
     x = layers.Flatten(name="flatten")(x)
     for k, units in enumerate(fc, 6):
         x = layers.Dense(units, activation="relu", kernel_initializer=layer_initializer(init, seed, 100 + k),
                          name=f"fc{k}")(x)
-    return keras.Model(inputs, layers.Dense(num_classes, name="logits")(x), name=name)
+    return keras.Model(inputs, layers.Dense(classes, name="logits")(x), name=name)
 
 
 def copy_backbone(classifier, model) -> list[str]:
@@ -283,13 +285,14 @@ def copy_backbone(classifier, model) -> list[str]:
     return copied
 
 
-def fcn(variant="32s", classifier=None, fixed=False, widths=(16, 32, 64, 128), fc=(128, 128), convs_per_block=1,
-        num_classes=11, input_shape=(64, 64, 1), init=None, seed=None, name=None) -> keras.Model:
+def fcn(variant="32s", *, classes=11, input_shape=(64, 64, 1), classifier=None, fixed=False, widths=(16, 32, 64, 128),
+        fc=(128, 128), convs_per_block=1, init=None, seed=None, name=None) -> keras.Model:
     """FCN-32s/16s/8s (Long et al. 2015, Fig. 3) on the four-block backbone: `fc6` (a kernel of the
     classifier's top map size, "same" padding), `fc7`, a zero-initialised 1x1 class scorer `score_fr`; each
     fused pool adds its own zero-initialised scorer `score_pool<i>` to the x2 upsampled scores
     (`upscore_pool<i>`, learnable, bilinear at the start), and `upscore` (fixed bilinear) brings the result
-    up to the input size. Output: per-pixel logits (H, W, num_classes); H, W multiples of 16.
+    up to the input size. Output: per-pixel logits (H, W, classes); H, W multiples of 16 (no classifier top:
+    no `include_top`, `pooling` or `classifier_activation`).
 
     `classifier` (a trained `backbone_classifier`) gives the backbone, fc6 and fc7 their start; `fixed`
     trains only the class scorers (`score_*`), Long et al.'s FCN-32s-fixed baseline when variant is "32s"."""
@@ -301,15 +304,15 @@ def fcn(variant="32s", classifier=None, fixed=False, widths=(16, 32, 64, 128), f
         kernel = _top_size(len(widths)) if k == 6 else 1
         x = layers.Conv2D(units, kernel, padding="same", activation="relu",
                           kernel_initializer=layer_initializer(init, seed, 100 + k), name=f"fc{k}")(x)
-    score = layers.Conv2D(num_classes, 1, kernel_initializer="zeros", name="score_fr")(x)
+    score = layers.Conv2D(classes, 1, kernel_initializer="zeros", name="score_fr")(x)
     for block in FCN_SKIPS[variant]:
         if block >= len(widths):
             raise ValueError(f"variant '{variant}' fuses block {block}; allowed with {len(widths)} blocks: 32s")
-        up = upsampling(2, num_classes, f"upscore_pool{block}")(score)
-        skip = layers.Conv2D(num_classes, 1, kernel_initializer="zeros", name=f"score_pool{block}")(pools[block])
+        up = upsampling(2, classes, f"upscore_pool{block}")(score)
+        skip = layers.Conv2D(classes, 1, kernel_initializer="zeros", name=f"score_pool{block}")(pools[block])
         score = layers.Add(name=f"fuse_pool{block}")([up, skip])
     factor = 2 ** (len(widths) - len(FCN_SKIPS[variant]))
-    final = upsampling(factor, num_classes, "upscore")
+    final = upsampling(factor, classes, "upscore")
     final.trainable = False
     logits = final(score)
     model = keras.Model(inputs, logits, name=name or f"fcn_{variant}{'_fixed' if fixed else ''}")
@@ -321,12 +324,13 @@ def fcn(variant="32s", classifier=None, fixed=False, widths=(16, 32, 64, 128), f
     return model
 
 
-def encoder_decoder(widths=(16, 32, 64, 128), num_classes=11, input_shape=(64, 64, 1), classifier=None,
-                    init=None, seed=None, name="encoder_decoder") -> keras.Model:
+def encoder_decoder(*, classes=11, input_shape=(64, 64, 1), widths=(16, 32, 64, 128), classifier=None, init=None,
+                    seed=None, name="encoder_decoder") -> keras.Model:
     """A small U-Net (Ronneberger et al. 2015): conv blocks `block<i>_conv1` with 2x2 pools between them
     (strides 1 to 8 with four widths), then per level back up a learnable 2x2 up-convolution `up<i>` halving
     the channels, concatenated with the encoder block's output at that level (the skip), and a 3x3 conv
-    `dec<i>_conv1`; a 1x1 conv `score` gives per-pixel logits (H, W, num_classes); H, W multiples of 8.
+    `dec<i>_conv1`; a 1x1 conv `score` gives per-pixel logits (H, W, classes); H, W multiples of 8 (no
+    classifier top: no `include_top`, `pooling` or `classifier_activation`).
     `classifier` (a `backbone_classifier` of the same widths) starts the encoder. Its full-resolution
     decoder costs about 4.5x the FCNs' multiply-adds at the same widths (78M vs 17M per 64x64 canvas)."""
     x = inputs = keras.Input(input_shape)
@@ -343,7 +347,7 @@ def encoder_decoder(widths=(16, 32, 64, 128), num_classes=11, input_shape=(64, 6
         x = layers.Concatenate(name=f"skip{i}")([x, skips[i - 1]])
         x = layers.Conv2D(width, 3, padding="same", activation="relu",
                           kernel_initializer=layer_initializer(init, seed, 50 + i), name=f"dec{i}_conv1")(x)
-    model = keras.Model(inputs, layers.Conv2D(num_classes, 1, name="score")(x), name=name)
+    model = keras.Model(inputs, layers.Conv2D(classes, 1, name="score")(x), name=name)
     if classifier is not None:
         copy_backbone(classifier, model)
     return model

@@ -59,8 +59,8 @@ def row_of(layer_name):
     return _PREFIX_ROW.get(parts[0])
 
 
-def googlenet(input_shape=(224, 224, 3), num_classes=1000, include_top=True, pooling=None,
-              classifier_activation="softmax"):
+def googlenet(*, include_top=True, pooling=None, classes=1000, classifier_activation="softmax",
+              input_shape=(224, 224, 3)):
     """GoogLeNet as in Table 1; 'same' padding gives Caffe's sizes 112-56-28-14-7-1.
 
     The stem follows the Caffe model: conv1 -> pool1 -> LRN -> conv2 reduce -> conv2 ->
@@ -90,14 +90,15 @@ def googlenet(input_shape=(224, 224, 3), num_classes=1000, include_top=True, poo
     x = layers.GlobalAveragePooling2D(keepdims=True, name="pool5_7x7_s1")(x)
     x = layers.Dropout(0.4, name="dropout")(x)
     x = layers.Flatten(name="linear_flatten")(x)
-    outputs = layers.Dense(num_classes, activation=classifier_activation, name="linear")(x)
+    outputs = layers.Dense(classes, activation=classifier_activation, name="linear")(x)
     return keras.Model(inputs, outputs, name="googlenet")
 
 
-def mini_googlenet(input_shape=(28, 28, 1), divisor=4, rows=("3a", "3b", "4a"), stem=48):
+def mini_googlenet(*, input_shape=(28, 28, 1), divisor=4, rows=("3a", "3b", "4a"), stem=48):
     """A small GoogLeNet backbone of real inception modules: Table 1's filter counts divided by
     `divisor` for the given `rows`, on a conv3x3(`stem`) -> 2x2 pool stem, with a 2x2 max pool where
-    the row's stage changes (3b -> 4a). Returns the last feature map (28x28 -> 7x7 by default)."""
+    the row's stage changes (3b -> 4a). Returns the last feature map (28x28 -> 7x7 by default): a
+    backbone that `heads.with_head` tops, so no `include_top`, `pooling`, `classes` or `classifier_activation`."""
     unknown = [r for r in rows if r not in INCEPTION]
     if unknown:
         raise ValueError(f"unknown inception rows {unknown}; choose from {list(INCEPTION)}")

@@ -17,7 +17,7 @@ from keras import layers
 HEADS = ("fc", "fc_dropout", "gap", "nin")
 
 
-def classifier_head(x, kind: str, num_classes: int = 10, fc_units: int = 256, dropout: float = 0.5,
+def classifier_head(x, kind: str, classes: int = 10, fc_units: int = 256, dropout: float = 0.5,
                     gap_dropout: float = 0.4):
     """Put head `kind` (one of HEADS) on the feature map `x`; returns the logits tensor."""
     if kind not in HEADS:
@@ -29,13 +29,13 @@ def classifier_head(x, kind: str, num_classes: int = 10, fc_units: int = 256, dr
         x = layers.Dense(fc_units, activation="relu", name="head_fc")(x)
         if kind == "fc_dropout":
             x = layers.Dropout(dropout, name="head_dropout2")(x)
-        return layers.Dense(num_classes, name="head_logits")(x)
+        return layers.Dense(classes, name="head_logits")(x)
     if kind == "gap":
         x = layers.GlobalAveragePooling2D(name="head_gap")(x)
         if gap_dropout:
             x = layers.Dropout(gap_dropout, name="head_dropout")(x)
-        return layers.Dense(num_classes, name="head_logits")(x)
-    x = layers.Conv2D(num_classes, 1, activation="relu", name="head_class_maps")(x)
+        return layers.Dense(classes, name="head_logits")(x)
+    x = layers.Conv2D(classes, 1, activation="relu", name="head_class_maps")(x)
     return layers.GlobalAveragePooling2D(name="head_logits")(x)
 
 
@@ -44,14 +44,14 @@ def head_params(model) -> int:
     return sum(layer.count_params() for layer in model.layers if layer.name.startswith("head_"))
 
 
-def formula_params(kind: str, h: int, w: int, c: int, num_classes: int = 10, fc_units: int = 256) -> int:
+def formula_params(kind: str, h: int, w: int, c: int, classes: int = 10, fc_units: int = 256) -> int:
     """Head `kind`'s parameters on an h x w x c map, from the formula: h*w*c*n + n + n*classes + classes for
     the FC heads (n = `fc_units`), c*classes + classes for GAP-linear and NiN."""
     if kind not in HEADS:
         raise ValueError(f"unknown head {kind!r}; choose from {list(HEADS)}")
     if kind in ("fc", "fc_dropout"):
-        return h * w * c * fc_units + fc_units + fc_units * num_classes + num_classes
-    return c * num_classes + num_classes
+        return h * w * c * fc_units + fc_units + fc_units * classes + classes
+    return c * classes + classes
 
 
 def with_head(backbone: keras.Model, kind: str, name: str | None = None, **head_args) -> keras.Model:

@@ -6,8 +6,8 @@ from keras import layers
 from cnnlab.models.convnet import _check_pooling, headless
 
 
-def lenet5(input_shape=(32, 32, 1), num_classes=10, activation="tanh", include_top=True, pooling=None,
-           classifier_activation="softmax"):
+def lenet5(*, include_top=True, pooling=None, classes=10, classifier_activation="softmax", input_shape=(32, 32, 1),
+           activation="tanh"):
     """C1 6@5x5 -> S2 avg pool -> C3 16@5x5 -> S4 -> C5 120@5x5 -> F6 84 -> output.
 
     Simplified in the usual way: C3 sees all 6 maps of S2 (LeCun's Table I connects
@@ -29,5 +29,5 @@ def lenet5(input_shape=(32, 32, 1), num_classes=10, activation="tanh", include_t
         return headless(inputs, x, pooling, "lenet5")
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(84, activation=activation, name="f6")(x)
-    outputs = layers.Dense(num_classes, activation=classifier_activation, name="output")(x)
+    outputs = layers.Dense(classes, activation=classifier_activation, name="output")(x)
     return keras.Model(inputs, outputs, name="lenet5")

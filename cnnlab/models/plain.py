@@ -2,7 +2,8 @@
 
 Hidden layers are named `hidden_1` ... `hidden_L` (their outputs are the post-activation values
 that the signal-propagation probe measures); the classifier is `logits` (no softmax: use a
-from_logits loss).
+from_logits loss). Both are always whole nets ending in logits, so neither takes `include_top` or
+`classifier_activation`, nor `pooling` (`plain_mlp` has no spatial map; `plain_cnn` always averages its own).
 """
 
 import keras
@@ -11,9 +12,9 @@ from keras import layers
 from cnnlab.init import layer_initializer
 
 
-def plain_mlp(depth, width=256, activation="relu", init="he_normal", input_shape=(28, 28, 1), num_classes=10,
-              seed=None, dropout=0.0, input_dropout=0.0, max_norm=None, batch_norm=False):
-    """`depth` Dense(width) layers with `activation`, then a linear Dense(num_classes).
+def plain_mlp(depth, *, classes=10, input_shape=(28, 28, 1), width=256, activation="relu", init="he_normal",
+              dropout=0.0, input_dropout=0.0, max_norm=None, batch_norm=False, seed=None):
+    """`depth` Dense(width) layers with `activation`, then a linear Dense(classes).
 
     Srivastava et al.'s regularisers, off by default: `input_dropout` and `dropout` drop that fraction of the
     input pixels and of each hidden layer's units in training (`input_dropout`, `dropout_<i>`); `max_norm`
@@ -38,14 +39,14 @@ def plain_mlp(depth, width=256, activation="relu", init="he_normal", input_shape
             x = layers.Activation(activation, name=f"hidden_{i}_act")(x)
         if dropout:
             x = layers.Dropout(dropout, seed=None if seed is None else seed + i, name=f"dropout_{i}")(x)
-    outputs = layers.Dense(num_classes, kernel_initializer=layer_initializer(init, seed, depth + 1), name="logits")(x)
+    outputs = layers.Dense(classes, kernel_initializer=layer_initializer(init, seed, depth + 1), name="logits")(x)
     return keras.Model(inputs, outputs, name=f"plain_mlp_{depth}")
 
 
-def plain_cnn(depth, filters=32, activation="relu", init="he_normal", input_shape=(28, 28, 1), num_classes=10,
+def plain_cnn(depth, *, classes=10, input_shape=(28, 28, 1), filters=32, activation="relu", init="he_normal",
               kernel_size=3, pool_every=0, seed=None):
     """`depth` Conv(kernel_size, filters, 'same') layers with `activation` (a 2x2 max pool after every
-    `pool_every` of them when > 0), global average pooling, then a linear Dense(num_classes)."""
+    `pool_every` of them when > 0), global average pooling, then a linear Dense(classes)."""
     x = inputs = keras.Input(input_shape)
     for i in range(1, depth + 1):
         x = layers.Conv2D(filters, kernel_size, padding="same", activation=activation,
@@ -53,6 +54,6 @@ def plain_cnn(depth, filters=32, activation="relu", init="he_normal", input_shap
         if pool_every and i % pool_every == 0 and i < depth:
             x = layers.MaxPooling2D(2, name=f"pool_{i}")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
-    outputs = layers.Dense(num_classes, kernel_initializer=layer_initializer(init, seed, depth + 1), name="logits")(x)
+    outputs = layers.Dense(classes, kernel_initializer=layer_initializer(init, seed, depth + 1), name="logits")(x)
     return keras.Model(inputs, outputs, name=f"plain_cnn_{depth}")
 

@@ -45,8 +45,8 @@ def residual_block(x, filters, stride, bottleneck, name):
     return layers.Activation("relu", name=f"{name}_out")(x)
 
 
-def resnet(depth=50, input_shape=(224, 224, 3), num_classes=1000, include_top=True, pooling=None,
-           classifier_activation="softmax"):
+def resnet(depth=50, *, include_top=True, pooling=None, classes=1000, classifier_activation="softmax",
+           input_shape=(224, 224, 3)):
     """ResNet: conv1 7x7/2, 3x3/2 max pool, conv2_x..conv5_x, global avg pool, fc. `include_top`, `pooling`
     and `classifier_activation` as in keras.applications (None gives logits)."""
     if depth not in DEPTHS:
@@ -68,5 +68,5 @@ def resnet(depth=50, input_shape=(224, 224, 3), num_classes=1000, include_top=Tr
     if not include_top:
         return headless(inputs, x, pooling, f"resnet{depth}")
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    outputs = layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
+    outputs = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
     return keras.Model(inputs, outputs, name=f"resnet{depth}")

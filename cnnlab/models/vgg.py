@@ -34,19 +34,8 @@ def weight_layers(config):
     return sum(spec != "LRN" for stage in CONFIGS[config] for spec in stage) + 3
 
 
-def vgg(
-    config="D",
-    input_shape=(224, 224, 3),
-    num_classes=1000,
-    width_divisor=1,
-    fc_units=4096,
-    dropout=0.5,
-    init="glorot_uniform",
-    include_top=True,
-    pooling=None,
-    classifier_activation="softmax",
-    seed=None,
-):
+def vgg(config="D", *, include_top=True, pooling=None, classes=1000, classifier_activation="softmax",
+        input_shape=(224, 224, 3), width_divisor=1, fc_units=4096, dropout=0.5, init="glorot_uniform", seed=None):
     """Build VGG configuration `config` with keras.applications layer names.
 
     Widths 64-128-256-512-512 divided by `width_divisor`, 'same' convs with ReLU, 2x2
@@ -84,6 +73,6 @@ def vgg(
         x = layers.Dense(fc_units, activation="relu",
                          kernel_initializer=layer_initializer(init, seed, next(weight_layer)), name=f"fc{k}")(x)
         x = layers.Dropout(dropout, name=f"fc{k}_dropout")(x)
-    outputs = layers.Dense(num_classes, activation=classifier_activation,
+    outputs = layers.Dense(classes, activation=classifier_activation,
                            kernel_initializer=layer_initializer(init, seed, next(weight_layer)), name="predictions")(x)
     return keras.Model(inputs, outputs, name=f"vgg_{config}")

@@ -76,11 +76,11 @@ def reference_nets() -> dict:
     return {
         "cnn2012": (lambda: conv_stack(stages_layout(p03["stages"]), kernel_size=p03["kernel_size"], init="normal_0.01",
                                        seed=0), p03["batch_size"]),
-        "vgg_d": (lambda: vgg("D", input_shape=(32, 32, 1), num_classes=10, width_divisor=p04["width_divisor"],
-                              fc_units=p04["fc_units"], dropout=p04["dropout"], init=p04["init"],
-                              classifier_activation=None), p04["batch_size"]),
-        "resnet20": (lambda: cifar_resnet(20, True, width_divisor=p06["width_divisor"],
-                                          weight_decay=p06["weight_decay"], input_shape=(28, 28, 1), seed=0),
+        "vgg_d": (lambda: vgg("D", classes=10, classifier_activation=None, input_shape=(32, 32, 1),
+                              width_divisor=p04["width_divisor"], fc_units=p04["fc_units"], dropout=p04["dropout"],
+                              init=p04["init"]), p04["batch_size"]),
+        "resnet20": (lambda: cifar_resnet(20, input_shape=(28, 28, 1), width_divisor=p06["width_divisor"],
+                                          weight_decay=p06["weight_decay"], seed=0),
                      p06["batch_size"]),
     }
 

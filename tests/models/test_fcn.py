@@ -249,7 +249,7 @@ def test_encoder_decoder():
     assert model.output.shape == (None, 64, 64, 11)
     assert model.get_layer("skip1").output.shape == (None, 64, 64, 32)  # up-conv 16 + encoder 16
     classifier = randomised(backbone_classifier(widths=(4, 8, 8, 16)))
-    model = encoder_decoder((4, 8, 8, 16), classifier=classifier)
+    model = encoder_decoder(widths=(4, 8, 8, 16), classifier=classifier)
     assert np.array_equal(model.get_layer("block3_conv1").get_weights()[0],
                           classifier.get_layer("block3_conv1").get_weights()[0])
 

@@ -54,7 +54,7 @@ def test_dropout_only_in_the_dropout_heads(backbone):
 
 def test_nin_scores_are_class_map_averages():
     features = keras.Input((4, 4, 3))
-    model = keras.Model(features, classifier_head(features, "nin", num_classes=2))
+    model = keras.Model(features, classifier_head(features, "nin", classes=2))
     conv = model.get_layer("head_class_maps")
     conv.set_weights([np.array([[[[1.0, -1.0], [0.0, 0.0], [0.0, 0.0]]]]), np.zeros(2)])
     x = np.random.default_rng(0).normal(size=(5, 4, 4, 3)).astype("float32")

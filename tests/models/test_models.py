@@ -1,6 +1,8 @@
 """Tests for cnnlab.models: parameter counts by hand formulas written here, shapes from
 the papers' tables."""
 
+import inspect
+
 import keras
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ from cnnlab.models import (
     vgg,
 )
 from cnnlab.models.convnet import POOL, conv_stack
+from cnnlab.models.fcn import backbone_classifier
 from cnnlab.models.googlenet import TABLE1_ROWS, row_of
 from cnnlab.models.vgg import CONFIGS, weight_layers
 
@@ -38,6 +41,25 @@ def test_models_registry():
                            "conv_stack", "plain_mlp", "plain_cnn", "patch_classifier", "fcn", "encoder_decoder", "cifar_resnet"}
 
 
+# keras.applications' keywords, in its order; every builder takes those that make sense for its net
+APPLICATIONS_KEYWORDS = ("include_top", "pooling", "classes", "classifier_activation", "input_shape")
+
+
+@pytest.mark.parametrize("name", [*MODELS, "backbone_classifier"])
+def test_builders_share_the_keras_applications_signature(name):
+    build = MODELS.get(name, backbone_classifier)
+    parameters = inspect.signature(build).parameters.values()
+    positional = [p.name for p in parameters if p.kind < inspect.Parameter.KEYWORD_ONLY]  # all kinds taken by place
+    assert len(positional) <= 1, f"{name} takes {positional} positionally; allowed: the one naming the net"
+    keywords = [p.name for p in parameters if p.kind == p.KEYWORD_ONLY]
+    standard = [k for k in keywords if k in APPLICATIONS_KEYWORDS]
+    assert standard == [k for k in APPLICATIONS_KEYWORDS if k in standard], f"{name}: {standard}"
+    assert keywords[:len(standard)] == standard, f"{name}: {keywords} has its own arguments before {standard}"
+    last = [k for k in keywords if k in ("seed", "name")]
+    assert keywords[len(keywords) - len(last):] == last, f"{name}: {keywords} does not end in {last}"
+    assert "num_classes" not in [p.name for p in parameters]
+
+
 @pytest.mark.parametrize("build, full_params, top_params, feature_shape, small_input", [
     (lenet5, 61_706, dense(120, 84) + dense(84, 10), (None, 1, 1, 120), (32, 32, 1)),  # C5 under F6, output
     (alexnet, 62_378_344, dense(6 * 6 * 256, 4096) + dense(4096, 4096) + dense(4096, 1000), (None, 6, 6, 256),
@@ -50,7 +72,7 @@ def test_paper_nets_without_their_top(build, full_params, top_params, feature_sh
     assert pooled.count_params() == full_params - top_params
     assert build(include_top=False).output.shape == feature_shape
     assert build(include_top=False, pooling="max").output.shape == (None, feature_shape[-1])
-    logits = build(num_classes=3, classifier_activation=None, input_shape=small_input)
+    logits = build(classes=3, classifier_activation=None, input_shape=small_input)
     assert logits.output.shape == (None, 3) and logits.layers[-1].activation is keras.activations.linear
     with pytest.raises(ValueError, match="pooling must be one of"):
         build(include_top=False, pooling="mean")
@@ -223,28 +245,21 @@ def test_vgg_params(config):
 
 
 def test_vgg_lrn_position():
-    model = vgg(
-        "A-LRN", input_shape=(32, 32, 1), num_classes=10, width_divisor=8, fc_units=16
-    )
+    model = vgg("A-LRN", classes=10, input_shape=(32, 32, 1), width_divisor=8, fc_units=16)
     names = [layer.name for layer in model.layers]
     assert names[1:4] == ["block1_conv1", "block1_lrn", "block1_pool"]
 
 
 def test_vgg_small():
-    model = vgg(
-        "A", input_shape=(32, 32, 1), num_classes=10, width_divisor=8, fc_units=128
-    )
+    model = vgg("A", classes=10, input_shape=(32, 32, 1), width_divisor=8, fc_units=128)
     assert tuple(model.output.shape) == (None, 10)
     assert tuple(model.get_layer("block5_pool").output.shape) == (None, 1, 1, 64)
     assert model.count_params() == vgg_params("A", 1, 8, 128, 10, spatial=1)
-    assert model.predict(np.zeros((2, 32, 32, 1), "float32"), verbose=0).shape == (
-        2,
-        10,
-    )
+    assert model.predict(np.zeros((2, 32, 32, 1), "float32"), verbose=0).shape == (2, 10)
 
 
 def test_vgg_init_applies_to_every_kernel():
-    model = vgg("A", input_shape=(32, 32, 1), num_classes=10, width_divisor=8, fc_units=128, init="normal_0.01")
+    model = vgg("A", classes=10, input_shape=(32, 32, 1), width_divisor=8, fc_units=128, init="normal_0.01")
     kernels = [keras.ops.convert_to_numpy(layer.kernel) for layer in model.layers if hasattr(layer, "kernel")]
     assert len(kernels) == weight_layers("A") == 11
     assert np.std(np.concatenate([k.ravel() for k in kernels])) == pytest.approx(0.01, rel=0.02)
@@ -252,7 +267,7 @@ def test_vgg_init_applies_to_every_kernel():
 
 def test_vgg_seeded_init():
     def weights(seed):
-        return vgg("A", input_shape=(32, 32, 1), num_classes=10, width_divisor=8, fc_units=16, init="he_normal",
+        return vgg("A", classes=10, input_shape=(32, 32, 1), width_divisor=8, fc_units=16, init="he_normal",
                    seed=seed).get_weights()
 
     a, b, c = weights(3), weights(3), weights(4)
@@ -428,7 +443,7 @@ def test_alphago_policy():
 
 
 def test_conv_stack_counts_names_and_headless_modes():
-    model = conv_stack([4, POOL, 8], dense=[16], num_classes=10)
+    model = conv_stack([4, POOL, 8], classes=10, dense=[16])
     # conv 3x3 1->4, conv 3x3 4->8 on 14x14, flatten 14*14*8 -> 16 -> 10
     assert model.count_params() == conv(3, 1, 4) + conv(3, 4, 8) + dense(14 * 14 * 8, 16) + dense(16, 10)
     assert [layer.name for layer in model.layers if layer.weights] == ["hidden_1", "hidden_2", "hidden_3", "logits"]
@@ -436,7 +451,7 @@ def test_conv_stack_counts_names_and_headless_modes():
     assert features.output.shape == (None, 14, 14, 8)
     assert conv_stack([4, POOL, 8], include_top=False, pooling="avg").output.shape == (None, 8)
     assert conv_stack([4, POOL, 8], include_top=False, pooling="max").output.shape == (None, 8)
-    soft = conv_stack([4], num_classes=3, classifier_activation="softmax")
+    soft = conv_stack([4], classes=3, classifier_activation="softmax")
     assert soft.layers[-1].name == "predictions"
     np.testing.assert_allclose(soft.predict(np.ones((2, 28, 28, 1)), verbose=0).sum(axis=1), 1.0, rtol=1e-6)
 
@@ -463,10 +478,10 @@ def test_conv_stack_refuses_bad_arguments(kwargs, message):
 
 
 def test_plain_mlp_dropout_and_max_norm():
-    model = plain_mlp(3, 64, dropout=0.5, input_dropout=0.2, max_norm=1.0, seed=0)
+    model = plain_mlp(3, width=64, dropout=0.5, input_dropout=0.2, max_norm=1.0, seed=0)
     assert [layer.name for layer in model.layers if isinstance(layer, keras.layers.Dropout)] == [
         "input_dropout", "dropout_1", "dropout_2", "dropout_3"]
-    assert model.count_params() == plain_mlp(3, 64).count_params()  # regularisers add no weights
+    assert model.count_params() == plain_mlp(3, width=64).count_params()  # regularisers add no weights
     x = np.random.default_rng(0).normal(size=(8, 28, 28, 1)).astype("float32")
     def output(training):
         return keras.ops.convert_to_numpy(model(x, training=training))
@@ -478,17 +493,17 @@ def test_plain_mlp_dropout_and_max_norm():
     for i in (1, 2, 3):  # every hidden unit's incoming weights, after steps large enough to grow them
         norms = np.linalg.norm(keras.ops.convert_to_numpy(model.get_layer(f"hidden_{i}").kernel), axis=0)
         assert norms.max() <= 1.0 + 1e-5
-    assert plain_mlp(3, 64).get_layer("hidden_1").kernel_constraint is None
+    assert plain_mlp(3, width=64).get_layer("hidden_1").kernel_constraint is None
 
 
 def test_plain_mlp_batch_norm_sits_between_the_bias_free_dense_and_its_activation():
-    model = plain_mlp(2, 16, batch_norm=True, seed=0)
+    model = plain_mlp(2, width=16, batch_norm=True, seed=0)
     assert [layer.name for layer in model.layers][2:8] == [
         "hidden_1", "hidden_1_bn", "hidden_1_act", "hidden_2", "hidden_2_bn", "hidden_2_act"]
     assert model.get_layer("hidden_1").activation is keras.activations.linear
     assert not model.get_layer("hidden_1").use_bias
     # a hidden layer loses its 16 biases and gains BN's 4 x 16 (gamma, beta, moving mean and variance)
-    assert model.count_params() == plain_mlp(2, 16).count_params() + 2 * (4 * 16 - 16)
+    assert model.count_params() == plain_mlp(2, width=16).count_params() + 2 * (4 * 16 - 16)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -498,7 +513,7 @@ def test_plain_mlp_batch_norm_sits_between_the_bias_free_dense_and_its_activatio
 ])
 def test_plain_mlp_refuses_bad_regularisers(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        plain_mlp(2, 8, **kwargs)
+        plain_mlp(2, width=8, **kwargs)
 
 
 @pytest.mark.parametrize("build, notop_params, feature_shape", [
@@ -510,5 +525,5 @@ def test_headless_builders_in_the_keras_applications_manner(build, notop_params,
     assert features.count_params() == notop_params and features.output.shape == feature_shape
     assert build(include_top=False, pooling="avg").output.shape == (None, feature_shape[-1])
     assert build(include_top=False, pooling="max").output.shape == (None, feature_shape[-1])
-    logits = build(classifier_activation=None, input_shape=(32, 32, 3), num_classes=4)
+    logits = build(classes=4, classifier_activation=None, input_shape=(32, 32, 3))
     assert logits.layers[-1].activation is keras.activations.linear

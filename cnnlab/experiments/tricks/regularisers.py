@@ -24,7 +24,7 @@ def dropout_builds(depth: int, width: int, dropout: float, input_dropout: float,
     max-norm, and with BN instead (BN as a regulariser), trained by Adam (by SGD the dropout nets are still far
     from fitting their training images within a quick budget)."""
     def build(seed, **regularisers):
-        return compile_adam(plain_mlp(depth, width, seed=seed, **regularisers), learning_rate)
+        return compile_adam(plain_mlp(depth, width=width, seed=seed, **regularisers), learning_rate)
 
     return {"plain": lambda s: build(s),
             "dropout": lambda s: build(s, dropout=dropout, input_dropout=input_dropout),
