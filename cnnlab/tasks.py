@@ -87,9 +87,13 @@ def _workers(size: int) -> ProcessPoolExecutor:
 
 
 def dtype_policy() -> str | None:
-    """The Keras dtype policy layers are built under here (None before Keras is imported: its default)."""
+    """The Keras dtype policy layers are built under here, or None where it is Keras's default (Keras not
+    imported, or its `floatx`): a worker whose task builds no layers then never imports Keras."""
     keras = sys.modules.get("keras")
-    return keras.config.dtype_policy().name if keras is not None else None
+    if keras is None:
+        return None
+    name = keras.config.dtype_policy().name
+    return None if name == keras.config.floatx() else name
 
 
 def run_item(digest: str, payload: Callable[[], bytes], policy: str | None, item):
@@ -105,6 +109,9 @@ def run_item(digest: str, payload: Callable[[], bytes], policy: str | None, item
         import keras
 
         keras.config.set_dtype_policy(policy)
+    elif "keras" in sys.modules:  # back to the default after an earlier call's policy
+        keras = sys.modules["keras"]
+        keras.config.set_dtype_policy(keras.config.floatx())
     return _tasks[digest](item)
 
 
