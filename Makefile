@@ -61,10 +61,13 @@ run: setup data
 report: setup
 	$(BIN)/cnnlab report --profile $(PROFILE)
 
-# pytest workers (pytest-xdist): one per core as for JOBS; an experiment's tests share a worker (`xdist_group`), and
-# each smoke notebook runs once, by the first worker to need it; the cluster's tests are `make test-cluster`'s
+# pytest workers (pytest-xdist): one more than JOBS, as a worker often waits on a kernel's start, a subprocess or
+# another worker's smoke run (on 2 cores, 3 workers: 480 s against 506 s with 2); an experiment's tests share a
+# worker (`xdist_group`), and each smoke notebook runs once, by the first worker to need it; the cluster's tests
+# are `make test-cluster`'s
+TEST_JOBS ?= $(shell echo $$(( $(JOBS) + 1 )))
 test: setup data browser
-	$(BIN)/pytest -q -n $(JOBS) --dist loadgroup --ignore=tests/test_cluster.py
+	$(BIN)/pytest -q -n $(TEST_JOBS) --dist loadgroup --ignore=tests/test_cluster.py
 
 # The unit tests and every notebook's smoke profile on the JAX and PyTorch backends (TensorFlow is `make test`).
 BACKENDS ?= jax torch
