@@ -55,7 +55,7 @@ def ordered(task: Callable, items: list, where: str) -> Iterator:
     import ray
 
     from cnnlab.backend import NUMERIC_ENV
-    from cnnlab.tasks import dtype_policy
+    from cnnlab.worker import dtype_policy
 
     if _connected != [where]:
         if ray.is_initialized():
@@ -134,7 +134,7 @@ def record() -> dict | None:
 def _run_remote(payload: bytes, digest: str, policy: str | None, item):
     import ray
 
-    from cnnlab.tasks import run_item
+    from cnnlab.worker import run_item
 
     began = time.monotonic()
     result = run_item(digest, lambda: payload, policy, item)

@@ -13,18 +13,16 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from cnnlab import cluster
+from cnnlab import cluster, worker
 from cnnlab.memory import peak_rss_mb
 
 WORKERS_ENV = "CNNLAB_WORKERS"
 _pool: dict = {}  # this process's workers, kept for its later calls: "executor", "size"
-_tasks: dict[str, Callable] = {}  # in a worker: the tasks it has read, by digest
 _peaks_mb: dict[int, float] = {}  # worker pid -> its peak resident memory, as last reported
 
 
@@ -46,7 +44,7 @@ def ordered(task: Callable, items: Iterable, workers: int | None = None) -> Iter
     import cloudpickle
 
     payload = cloudpickle.dumps(task)
-    digest, policy = hashlib.sha256(payload).hexdigest(), dtype_policy()
+    digest, policy = hashlib.sha256(payload).hexdigest(), worker.dtype_policy()
     with tempfile.NamedTemporaryFile(prefix="cnnlab-task-") as file:  # each worker reads it once
         file.write(payload)
         file.flush()
@@ -86,34 +84,5 @@ def _workers(size: int) -> ProcessPoolExecutor:
     return _pool["executor"]
 
 
-def dtype_policy() -> str | None:
-    """The Keras dtype policy layers are built under here, or None where it is Keras's default (Keras not
-    imported, or its `floatx`): a worker whose task builds no layers then never imports Keras."""
-    keras = sys.modules.get("keras")
-    if keras is None:
-        return None
-    name = keras.config.dtype_policy().name
-    return None if name == keras.config.floatx() else name
-
-
-def run_item(digest: str, payload: Callable[[], bytes], policy: str | None, item):
-    """In a worker (a process of this machine's pool, or a cluster's): `task(item)` of the task whose pickle
-    `payload()` gives, unpickled once per worker and call (a configuration's traced model serves its further
-    seeds; an earlier call's task and the models it traced are let go), under the Keras dtype policy `policy`."""
-    if digest not in _tasks:
-        import cloudpickle
-
-        _tasks.clear()
-        _tasks[digest] = cloudpickle.loads(payload())
-    if policy is not None:
-        import keras
-
-        keras.config.set_dtype_policy(policy)
-    elif "keras" in sys.modules:  # back to the default after an earlier call's policy
-        keras = sys.modules["keras"]
-        keras.config.set_dtype_policy(keras.config.floatx())
-    return _tasks[digest](item)
-
-
 def _run(path: str, digest: str, policy: str | None, item):
-    return os.getpid(), peak_rss_mb(), run_item(digest, Path(path).read_bytes, policy, item)
+    return os.getpid(), peak_rss_mb(), worker.run_item(digest, Path(path).read_bytes, policy, item)

@@ -73,3 +73,27 @@ def test_the_tests_mirror_the_package():
     unmatched = [p.name for p in tests.glob("test_*.py") if p.name != "test_layout.py"
                  and not any(p.stem.removeprefix("test_").startswith(m) for m in modules)]
     assert unmatched == []
+
+
+def test_no_import_cycle_among_the_packages_modules_at_their_top_or_inside_functions():
+    def name(path: Path) -> str:
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+    modules = {name(p): p for p in PACKAGE.rglob("*.py")}
+    imports = {module: (imported_modules(path) & modules.keys()) - {module} for module, path in modules.items()}
+    cycles, state = [], {}
+
+    def visit(module, path):
+        state[module] = "open"
+        for other in sorted(imports[module]):
+            if state.get(other) == "open":
+                cycles.append(path[path.index(other):] + [other])
+            elif other not in state:
+                visit(other, path + [other])
+        state[module] = "done"
+
+    for module in sorted(modules):
+        if module not in state:
+            visit(module, [module])
+    assert len(modules) >= 50 and cycles == []

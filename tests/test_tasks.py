@@ -1,6 +1,5 @@
 """cnnlab.tasks: paired runs one after another or at once in worker processes, in order, with the same results."""
 
-import cloudpickle
 import numpy as np
 import pytest
 
@@ -53,21 +52,3 @@ def test_without_a_cluster_ray_is_not_imported():
                            env={k: v for k, v in os.environ.items() if k != "CNNLAB_CLUSTER"})
     assert found.stdout.split() == ["False"]
 
-
-def test_a_worker_takes_this_process_dtype_policy_and_keras_only_where_it_is_not_the_default():
-    import keras
-
-    from cnnlab import backend
-
-    def policy_there(item):
-        return keras.config.dtype_policy().name
-
-    assert tasks.dtype_policy() is None  # float32, Keras's default: a worker whose task builds nothing needs no Keras
-    try:
-        backend.use_precision("mixed_bfloat16")
-        assert tasks.dtype_policy() == "mixed_bfloat16"
-        assert tasks.run_item("a", lambda: cloudpickle.dumps(policy_there), "mixed_bfloat16", 0) == "mixed_bfloat16"
-        # a kept worker whose earlier task ran under another policy is put back to the default
-        assert tasks.run_item("b", lambda: cloudpickle.dumps(policy_there), None, 0) == "float32"
-    finally:
-        backend.use_precision("float32")
