@@ -240,11 +240,15 @@ def _interrupt(signum, frame):
 
 
 class _KernelStopped(logging.Filter):
-    """Drops asyncio's "Task exception was never retrieved" for the cell whose kernel an interrupt stopped
-    (nbclient's DeadKernelError, logged when the task is collected, possibly after cnnlab has said so)."""
+    """Drops asyncio's "Task exception was never retrieved" for the cell an interrupt stopped, logged when the task
+    is collected, possibly after cnnlab has said so: nbclient's DeadKernelError where the kernel went first, its
+    CellExecutionError of a KeyboardInterrupt where the interrupt reached the cell first."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and type(record.exc_info[1]).__name__ == "DeadKernelError")
+        error = record.exc_info[1] if record.exc_info else None
+        kind = type(error).__name__
+        return not (kind == "DeadKernelError"
+                    or kind == "CellExecutionError" and getattr(error, "ename", "") == "KeyboardInterrupt")
 
 
 KERNEL_STOPPED = _KernelStopped()

@@ -324,10 +324,10 @@ def test_a_file_system_error_is_one_line_with_its_path_and_fix(toy_root):
     assert os_error_text(OSError("A Message of our own")) == "A Message of our own"
 
 
-def test_the_dead_kernel_of_an_interrupted_cell_is_not_logged_again():
+def test_the_dead_kernel_or_interrupted_cell_of_an_interrupt_is_not_logged_again():
     import logging
 
-    from nbclient.exceptions import DeadKernelError
+    from nbclient.exceptions import CellExecutionError, DeadKernelError
 
     from cnnlab.suite.cli import KERNEL_STOPPED
 
@@ -339,6 +339,8 @@ def test_the_dead_kernel_of_an_interrupted_cell_is_not_logged_again():
                                      sys.exc_info())
 
     assert not KERNEL_STOPPED.filter(record(DeadKernelError("Kernel died")))
+    assert not KERNEL_STOPPED.filter(record(CellExecutionError("traceback", "KeyboardInterrupt", "")))
+    assert KERNEL_STOPPED.filter(record(CellExecutionError("traceback", "ValueError", "a cell's own error")))
     assert KERNEL_STOPPED.filter(record(RuntimeError("anything else")))
 
 
