@@ -31,9 +31,9 @@ def ordered(task: Callable, items: Iterable, workers: int | None = None) -> Iter
     computed by that many worker processes at once, each result yielded as soon as those before it are in; on
     the Ray cluster the runner named (`cnnlab.cluster`), as its tasks. A task's exception is raised here, and the
     workers are let go (the next call starts new ones)."""
-    items = list(items)
-    if cluster.address() is not None:
-        yield from cluster.ordered(task, items, cluster.address())
+    items, where = list(items), cluster.address()
+    if where is not None:
+        yield from cluster.ordered(task, items, where)
         return
     workers = default_workers() if workers is None else workers
     if workers < 1:

@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 
 from cnnlab import paths
-from cnnlab.cluster import CLUSTER_ENV
+from cnnlab.cluster import CLUSTER_ENV, check_address
 from cnnlab.tasks import WORKERS_ENV
 from cnnlab.suite.params import Experiment
 from cnnlab.suite.process import stderr_to
@@ -148,8 +148,6 @@ def _why_the_kernel_died(cluster: str | None) -> str:
     """What most likely stopped a kernel that died: its cluster gone (a Ray driver exits with its node), or else
     memory or native code."""
     if cluster:
-        from cnnlab.cluster import check_address
-
         try:
             check_address(cluster)
         except ValueError:
