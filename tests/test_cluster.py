@@ -54,26 +54,9 @@ def test_runs_on_the_cluster_give_the_numbers_of_the_runs_here_and_use_both_node
     assert len({t["node"] for t in record["tasks"]}) == 2  # both nodes ran tasks
 
 
-@pytest.fixture(scope="module")
-def runs_here(tmp_path_factory):
-    """Each experiment's smoke run on this machine (no cluster), made once: {experiment: (results, run folder)}."""
-    return SmokeRuns(tmp_path_factory.mktemp("here"), cluster=None)
-
-
-class SmokeRuns(dict):
-    """Smoke runs of the experiments asked for, made on first use (forced) into `root`, through `cluster`."""
-
-    def __init__(self, root, cluster):
-        super().__init__()
-        self.root, self.cluster = root, cluster
-
-    def __missing__(self, experiment):
-        self[experiment] = smoke_run(experiment, self.root, self.cluster)
-        return self[experiment]
-
-
 def smoke_run(experiment, root, cluster):
-    """Run `experiment`'s smoke profile into `root` (its own trained-net store), through `cluster` or here."""
+    """Run `experiment`'s smoke profile into `root` (its own trained-net store) through `cluster`, read as the
+    `smoke_results` fixture reads the runs here: results.json with its `run_dir`."""
     import json
 
     from cnnlab import paths
@@ -83,32 +66,31 @@ def smoke_run(experiment, root, cluster):
         mp.setenv("CNNLAB_CACHE", str(root / "cache"))
         mp.setattr(paths, "RUNS", root / "runs")
         outcome = runner.run(params.find(experiment), "smoke", force=True, cluster=cluster)
-    return json.loads((outcome.run_dir / "results.json").read_text()), outcome.run_dir
+    return dict(json.loads((outcome.run_dir / "results.json").read_text()), run_dir=outcome.run_dir)
 
 
 def assert_same_numbers(here, there):
     """The same claims, verdicts and tables (but wall times, and 08's source nets reused from the store)."""
     import pandas as pd
 
-    (ours, our_dir), (theirs, their_dir) = here, there
-    assert [(c["id"], c["measured"], c["verdict"]) for c in ours["claims"]] == \
-           [(c["id"], c["measured"], c["verdict"]) for c in theirs["claims"]]
-    for name, table in ours["tables"].items():
-        one, other = pd.read_csv(our_dir / table), pd.read_csv(their_dir / theirs["tables"][name])
+    assert [(c["id"], c["measured"], c["verdict"]) for c in here["claims"]] == \
+           [(c["id"], c["measured"], c["verdict"]) for c in there["claims"]]
+    for name, table in here["tables"].items():
+        one, other = pd.read_csv(here["run_dir"] / table), pd.read_csv(there["run_dir"] / there["tables"][name])
         timing = [c for c in one.columns if c.startswith("s_per") or c.endswith("epoch_s") or c == "reused"]
         assert one.drop(columns=timing).equals(other.drop(columns=timing)), name
 
 
-@pytest.mark.parametrize("experiment", ["02", "04", "08"])
-def test_a_notebook_run_through_the_cluster_records_it_and_gives_the_numbers_of_a_run_here(two_nodes, runs_here,
+@pytest.mark.parametrize("experiment", ["02_init_variance", "04_vgg_depth", "08_transfer_learning"])
+def test_a_notebook_run_through_the_cluster_records_it_and_gives_the_numbers_of_a_run_here(two_nodes, smoke_results,
                                                                                             tmp_path, experiment):
     there = smoke_run(experiment, tmp_path, two_nodes.address)
-    assert runs_here[experiment][0]["cluster"] is None and there[0]["cluster"]["address"] == two_nodes.address
-    assert len({t["node"] for t in there[0]["cluster"]["tasks"]}) == 2  # both nodes ran runs
-    assert_same_numbers(runs_here[experiment], there)
+    assert smoke_results[experiment]["cluster"] is None and there["cluster"]["address"] == two_nodes.address
+    assert len({t["node"] for t in there["cluster"]["tasks"]}) == 2  # both nodes ran runs
+    assert_same_numbers(smoke_results[experiment], there)
 
 
-def test_a_notebook_run_whose_second_node_dies_mid_task_is_complete_with_the_numbers_of_a_run_here(runs_here,
+def test_a_notebook_run_whose_second_node_dies_mid_task_is_complete_with_the_numbers_of_a_run_here(smoke_results,
                                                                                                   tmp_path):
     import psutil
 
@@ -130,17 +112,17 @@ def test_a_notebook_run_whose_second_node_dies_mid_task_is_complete_with_the_num
     killer = threading.Thread(target=kill_the_second_node_mid_task)
     killer.start()
     try:
-        there = smoke_run("02", tmp_path, nodes.address)
+        there = smoke_run("02_init_variance", tmp_path, nodes.address)
     finally:
         run_over.set()
         killer.join()
         ray.shutdown()
         nodes.shutdown()
     assert killed_mid_task == [True]
-    record = there[0]["cluster"]
+    record = there["cluster"]
     assert [node["alive"] for node in record["nodes"] if node["node"] == second.node_id] == [False]
     assert {t["node"] for t in record["tasks"]} == {head}  # every result came from the head
-    assert_same_numbers(runs_here["02"], there)  # complete and unchanged
+    assert_same_numbers(smoke_results["02_init_variance"], there)  # complete and unchanged
 
 
 def _titles(process) -> list[str]:
